@@ -1,0 +1,75 @@
+"""Offline skill-tree organizers: DataEnvGym's handwritten action policies, one for all domains.
+
+Each policy looks at one skill's tree and the subskills the proposer can still add, and returns an
+action (see `agents.skill_tree`). The organizer applies the actions, replacing an invalid one by
+an exploit that keeps the allocations as they are (and counting it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import skill_tree
+
+MASTERED = 0.95  # a subskill at or above this accuracy gets the smallest allocation
+
+
+def _error(sub: dict[str, Any], tree: dict[str, Any]) -> float:
+    accuracy = sub.get("accuracy")
+    if accuracy is None:  # no validation examples for this subskill: fall back on the skill's accuracy
+        accuracy = tree.get("accuracy") or 0.0
+    return 1.0 - accuracy
+
+
+def error_weighted_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
+    """More data where the student fails: unit x error, with a tenth of a unit to keep mastery."""
+    return {name: max(1, round(unit * (0.1 + _error(sub, tree))))
+            for name, sub in tree["subskills"].items()}
+
+
+def balanced_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
+    """Equalise the data each subskill has received so far, adding about `unit` per subskill."""
+    subs = tree["subskills"]
+    target = (sum(s["data_total"] for s in subs.values()) + unit * len(subs)) / max(1, len(subs))
+    return {name: max(0, round(target - s["data_total"])) for name, s in subs.items()}
+
+
+class HandwrittenOrganizer:
+    """policy: 'error-weighted' (explore to fill the tree, then allocate by error),
+    'fill-balanced' (explore to fill, then balance data across subskills), or
+    'alternating' (explore one subskill, then exploit by error, in turn)."""
+
+    def __init__(self, policy: str = "error-weighted", unit: int = 200, max_subskills: int = 3):
+        self.policy, self.unit, self.max_subskills = policy, unit, max_subskills
+
+    def decide(self, skill: str, tree: dict[str, Any], candidates: list[str], cycle: int) -> dict[str, Any]:
+        room = self.max_subskills - len(tree["subskills"])
+        fresh = [c for c in candidates if c not in tree["subskills"]][:max(0, room)]
+        if self.policy == "alternating":
+            explore_turn = len(tree["history"]) % 2 == 0
+            if fresh and (explore_turn or not tree["subskills"]):
+                return {"type": "explore", "subskills": fresh[:1], "allocation": self.unit}
+            return {"type": "exploit", "allocations": error_weighted_allocations(tree, self.unit)}
+        if fresh:
+            return {"type": "explore", "subskills": fresh, "allocation": self.unit}
+        if self.policy == "fill-balanced":
+            return {"type": "exploit", "allocations": balanced_allocations(tree, self.unit)}
+        return {"type": "exploit", "allocations": error_weighted_allocations(tree, self.unit)}
+
+    def organize(self, forest: dict[str, Any], candidates: dict[str, list[str]], cycle: int,
+                 subskill_cap: int, skill_cap: int) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+        """Returns (new forest, the actions taken, how many proposed actions were invalid)."""
+        actions, invalid = [], 0
+        for skill in list(forest["skills"]):
+            tree = forest["skills"][skill]
+            action = self.decide(skill, tree, candidates.get(skill, []), cycle)
+            try:
+                forest = skill_tree.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
+                                                 self.max_subskills)
+            except skill_tree.InvalidAction:
+                invalid += 1
+                action = {"type": "exploit", "allocations": {n: s["allocation"] for n, s in tree["subskills"].items()}}
+                forest = skill_tree.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
+                                                 self.max_subskills)
+            actions.append({"skill": skill, **action})
+        return forest, actions, invalid

@@ -1,0 +1,69 @@
+"""The small protocol every task domain implements, and the example record they share."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+
+class Example(TypedDict, total=False):
+    """One task instance. Generated examples also carry `provenance`."""
+
+    id: str
+    prompt: str
+    answer: str
+    skill: str
+    subskill: str
+    difficulty: str
+    provenance: dict[str, Any]
+
+
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+def normalize_text(text: str) -> str:
+    """The key under which two prompts count as exact duplicates: case and spacing ignored."""
+    return " ".join(text.lower().split())
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """A hash that is the same in every process (Python's hash() is salted per process)."""
+    data = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True, ensure_ascii=False)
+    return hashlib.blake2b(data.encode("utf-8"), digest_size=16).hexdigest()[:length]
+
+
+def example_id(prompt: str) -> str:
+    return stable_hash(normalize_text(prompt))
+
+
+@runtime_checkable
+class Domain(Protocol):
+    """A task family: its data splits, its scoring, and its catalogue of skills.
+
+    `generate` is the domain's own program for writing correct examples; domains without one
+    (real datasets) raise NotImplementedError and need an LLM teacher.
+    """
+
+    name: str
+
+    def load_split(self, split: str) -> list[Example]:
+        """'val' or 'test' (and 'train' where the domain has one); fixed for a given seed."""
+
+    def score(self, prediction: str, example: Example) -> bool:
+        """Whether the student's prediction is correct."""
+
+    def skill_catalog(self) -> dict[str, list[str]]:
+        """Gold skills and their subskills, easiest subskill first."""
+
+    def describe_skill(self, skill: str) -> str:
+        """One line a planner or a person can read."""
+
+    def verify(self, example: Example) -> str | None:
+        """None when the example is correct and well formed, else the reason it is not."""
+
+    def generate(self, skill: str, subskill: str | None, difficulty: str | None, n: int, seed: int) -> list[Example]:
+        """n distinct correct examples for the request, deterministic in seed."""
+
+    def infer_skill(self, prompt: str) -> tuple[str, str] | None:
+        """The (skill, subskill) a prompt belongs to, where the domain can tell."""

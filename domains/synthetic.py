@@ -1,0 +1,251 @@
+"""The offline default domain: ten short-answer skills a ~1M-parameter character model learns on a CPU.
+
+Every prompt names its skill ("min 4821"), every skill has three graded subskills (easiest first),
+and the domain's own programs write correct examples for any (skill, subskill) request, which makes
+this domain its own offline teacher. Splits are fixed by the seed; test prompts never repeat
+validation prompts.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from domains.base import DIFFICULTIES, Example, example_id
+
+LETTERS = "abcdefghijkl"  # a small alphabet with repeats is learned faster than 26 distinct letters
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(n - 1))
+
+
+def _number(rng: random.Random, n_digits: int) -> int:
+    return rng.randint(10 ** (n_digits - 1), 10**n_digits - 1)
+
+
+def _letters(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(LETTERS) for _ in range(n))
+
+
+@dataclass(frozen=True)
+class Skill:
+    name: str
+    description: str
+    keyword: str                              # the word every prompt of the skill starts with
+    subskills: tuple[str, ...]                # easiest first
+    sizes: tuple[tuple[int, int], ...]        # per subskill: (min, max) size drawn for an instance
+    make: Callable[[random.Random, int], tuple[str, str]]  # (rng, size) -> (argument text, answer)
+
+
+def _max_digit(rng, n):
+    s = _digits(rng, n)
+    return s, max(s)
+
+
+def _min_digit(rng, n):
+    s = _digits(rng, n)
+    return s, min(s)
+
+
+def _last_letter(rng, n):
+    s = _letters(rng, n)
+    return s, s[-1]
+
+
+def _first_letter(rng, n):
+    s = _letters(rng, n)
+    return s, s[0]
+
+
+def _successor(rng, n):
+    x = _number(rng, n)
+    return str(x), str(x + 1)
+
+
+def _predecessor(rng, n):
+    x = _number(rng, n)
+    return str(x), str(x - 1)
+
+
+def _larger(rng, n):
+    a, b = _number(rng, n), _number(rng, n)
+    while a == b:
+        b = _number(rng, n)
+    return f"{a} {b}", str(max(a, b))
+
+
+def _add_reversed(rng, code):
+    # the size encodes the digit pattern, not a length: 2 -> 2+1 digits, 3 -> 2+2, 4 -> 3+3
+    da, db = {2: (2, 1), 3: (2, 2), 4: (3, 3)}[code]
+    a, b = _number(rng, da), _number(rng, db)
+    return f"{a} {b}", str(a + b)[::-1]
+
+
+def _parity(rng, n):
+    x = _number(rng, n)
+    return str(x), "even" if x % 2 == 0 else "odd"
+
+
+def _length(rng, n):
+    s = _letters(rng, n)
+    return s, str(len(s))
+
+
+SKILLS: tuple[Skill, ...] = (
+    Skill("max_digit", "the largest digit of a number", "max", ("4 digits", "6 digits", "8 digits"), ((4, 4), (6, 6), (8, 8)), _max_digit),
+    Skill("min_digit", "the smallest digit of a number", "min", ("4 digits", "6 digits", "8 digits"), ((4, 4), (6, 6), (8, 8)), _min_digit),
+    Skill("last_letter", "the last letter of a word", "last", ("4 letters", "6 letters", "8 letters"), ((4, 4), (6, 6), (8, 8)), _last_letter),
+    Skill("first_letter", "the first letter of a word", "first", ("4 letters", "6 letters", "8 letters"), ((4, 4), (6, 6), (8, 8)), _first_letter),
+    Skill("successor", "a number plus one", "succ", ("3 digits", "4 digits", "5 digits"), ((3, 3), (4, 4), (5, 5)), _successor),
+    Skill("predecessor", "a number minus one", "pred", ("3 digits", "4 digits", "5 digits"), ((3, 3), (4, 4), (5, 5)), _predecessor),
+    Skill("larger", "the larger of two numbers", "larger", ("2 digits", "3 digits", "4 digits"), ((2, 2), (3, 3), (4, 4)), _larger),
+    Skill("add_reversed", "the sum of two numbers, digits written least significant first", "add", ("2+1 digits", "2+2 digits", "3+3 digits"), ((2, 2), (3, 3), (4, 4)), _add_reversed),
+    Skill("parity", "whether a number is even or odd", "parity", ("3 digits", "5 digits", "7 digits"), ((3, 3), (5, 5), (7, 7)), _parity),
+    Skill("length", "the number of letters in a word", "len", ("2-4 letters", "5-7 letters", "8-10 letters"), ((2, 4), (5, 7), (8, 10)), _length),
+)
+
+BY_NAME = {s.name: s for s in SKILLS}
+BY_KEYWORD = {s.keyword: s for s in SKILLS}
+BASE_SKILLS = ("max_digit", "last_letter", "successor")  # what the base student is pretrained on
+
+
+class SyntheticDomain:
+    """Ten skills x three subskills; `val_per_subskill` examples of each in validation and test."""
+
+    name = "synthetic"
+    default_max_new_tokens = 6
+    base_skills = BASE_SKILLS
+
+    def __init__(self, seed: int = 0, val_per_subskill: int = 20, test_per_subskill: int = 20,
+                 skills: list[str] | None = None):
+        unknown = sorted(set(skills or []) - set(BY_NAME))
+        if unknown:
+            raise ValueError(f"domain_options.skills: unknown skills {unknown}; allowed: {sorted(BY_NAME)}")
+        self.skills = [BY_NAME[s] for s in (skills or [s.name for s in SKILLS])]
+        self.seed = seed
+        self.val_per_subskill = val_per_subskill
+        self.test_per_subskill = test_per_subskill
+        self._splits: dict[str, list[Example]] | None = None
+
+    # -- data -------------------------------------------------------------------------------
+    def _instance(self, skill: Skill, sub_index: int, rng: random.Random) -> Example:
+        lo, hi = skill.sizes[sub_index]
+        argument, answer = skill.make(rng, rng.randint(lo, hi))
+        prompt = f"{skill.keyword} {argument}"
+        return Example(id=example_id(prompt), prompt=prompt, answer=answer, skill=skill.name,
+                       subskill=skill.subskills[sub_index], difficulty=DIFFICULTIES[sub_index])
+
+    def _build_splits(self) -> dict[str, list[Example]]:
+        rng = random.Random(f"synthetic-splits-{self.seed}")
+        splits: dict[str, list[Example]] = {"val": [], "test": []}
+        seen: set[str] = set()
+        for split, per in (("val", self.val_per_subskill), ("test", self.test_per_subskill)):
+            for skill in self.skills:
+                for i in range(len(skill.subskills)):
+                    taken = 0
+                    for _ in range(per * 50):
+                        if taken == per:
+                            break
+                        ex = self._instance(skill, i, rng)
+                        if ex["id"] in seen:
+                            continue
+                        seen.add(ex["id"])
+                        splits[split].append(ex)
+                        taken += 1
+        return splits
+
+    def load_split(self, split: str) -> list[Example]:
+        if self._splits is None:
+            self._splits = self._build_splits()
+        if split not in self._splits:
+            raise ValueError(f"split must be one of {sorted(self._splits)}, got {split!r}")
+        return [dict(e) for e in self._splits[split]]  # type: ignore[misc]
+
+    def generate(self, skill: str, subskill: str | None, difficulty: str | None, n: int, seed: int) -> list[Example]:
+        spec = BY_NAME.get(skill)
+        if spec is None:
+            raise ValueError(f"unknown skill {skill!r}; known: {sorted(BY_NAME)}")
+        if subskill is not None and subskill not in spec.subskills:
+            raise ValueError(f"unknown subskill {subskill!r} of {skill}; known: {list(spec.subskills)}")
+        rng = random.Random(f"generate-{seed}")
+        out: list[Example] = []
+        seen: set[str] = set()
+        for _ in range(n * 20):
+            if len(out) == n:
+                break
+            if subskill is not None:
+                index = spec.subskills.index(subskill)
+            elif difficulty in DIFFICULTIES:
+                index = DIFFICULTIES.index(difficulty)
+            else:
+                index = rng.randrange(len(spec.subskills))
+            ex = self._instance(spec, index, rng)
+            if ex["id"] not in seen:
+                seen.add(ex["id"])
+                out.append(ex)
+        return out
+
+    # -- scoring and metadata ---------------------------------------------------------------
+    def score(self, prediction: str, example: Example) -> bool:
+        return prediction.strip() == example["answer"]
+
+    def skill_catalog(self) -> dict[str, list[str]]:
+        return {s.name: list(s.subskills) for s in self.skills}
+
+    def describe_skill(self, skill: str) -> str:
+        spec = BY_NAME.get(skill)
+        return spec.description if spec else skill
+
+    def infer_skill(self, prompt: str) -> tuple[str, str] | None:
+        keyword, _, argument = prompt.partition(" ")
+        spec = BY_KEYWORD.get(keyword)
+        if spec is None:
+            return None
+        parts = argument.split()
+        size = {"add_reversed": lambda: {(2, 1): 2, (2, 2): 3, (3, 3): 4}.get(tuple(len(p) for p in parts), 4)}.get(
+            spec.name, lambda: len(parts[0]) if parts else 0)()
+        for i, (lo, hi) in enumerate(spec.sizes):
+            if lo <= size <= hi:
+                return spec.name, spec.subskills[i]
+        return spec.name, spec.subskills[-1] if size > spec.sizes[-1][1] else spec.subskills[0]
+
+    def verify(self, example: Example) -> str | None:
+        inferred = self.infer_skill(example.get("prompt", ""))
+        if inferred is None:
+            return "unknown_skill"
+        spec = BY_NAME[inferred[0]]
+        argument = example["prompt"].partition(" ")[2]
+        try:
+            expected = _answer_for(spec.name, argument)
+        except (ValueError, IndexError):
+            return "malformed_prompt"
+        return None if expected == example.get("answer", "").strip() else "wrong_answer"
+
+
+def _answer_for(skill: str, argument: str) -> str:
+    """The correct answer computed from the prompt alone: the verifier for any generator's output."""
+    parts = argument.split()
+    x = parts[0]
+    if skill == "max_digit":
+        return max(x)
+    if skill == "min_digit":
+        return min(x)
+    if skill == "last_letter":
+        return x[-1]
+    if skill == "first_letter":
+        return x[0]
+    if skill == "successor":
+        return str(int(x) + 1)
+    if skill == "predecessor":
+        return str(int(x) - 1)
+    if skill == "larger":
+        return str(max(int(parts[0]), int(parts[1])))
+    if skill == "add_reversed":
+        return str(int(parts[0]) + int(parts[1]))[::-1]
+    if skill == "parity":
+        return "even" if int(x) % 2 == 0 else "odd"
+    if skill == "length":
+        return str(len(x))
+    raise ValueError(skill)

@@ -1,0 +1,144 @@
+"""The run configuration: a typed, validated context object (LangGraph `context_schema`).
+
+Every field has a default, so `TeachContext()` is the offline default run. Unknown fields,
+wrong types, unknown environments or domains and impossible budgets fail here, before any work,
+with the field named.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENVIRONMENTS = ("skill-tree", "skill-list", "open-ended", "no-state")
+
+Environment = Literal["skill-tree", "skill-list", "open-ended", "no-state"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem, found before any work starts."""
+
+
+class TeachContext(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # -- the run ----------------------------------------------------------------------------
+    environment: Environment = Field("skill-tree", description="Teacher environment: what state the teacher sees.")
+    domain: str = Field("synthetic", description="Task domain (see `domains.DOMAINS`).")
+    domain_options: dict[str, Any] = Field(default_factory=dict, description="Keyword options for the domain.")
+    data_seed: int = Field(0, description="Seed of the validation/test splits (fixed across run seeds).")
+    seed: int = Field(0, description="Seed of generation, planning and training.")
+    run_dir: str = Field("runs/default", description="Where checkpoints and artifacts go.")
+
+    # -- when to stop -----------------------------------------------------------------------
+    cycles: int = Field(5, ge=1, le=1000, description="Training cycles after the base evaluation.")
+    budget: int = Field(12000, ge=1, description="Total generated examples for the whole run.")
+    target_accuracy: float | None = Field(None, gt=0, le=1, description="Stop once validation accuracy reaches it.")
+    patience: int | None = Field(None, ge=1, description="Stop after this many cycles without improvement.")
+
+    # -- teacher ----------------------------------------------------------------------------
+    teacher: Literal["offline"] = Field("offline", description="Which teacher agents run.")
+    skill_discovery: Literal["gold", "cluster"] = Field("gold", description="Skills from domain labels, or by clustering validation prompts.")
+    num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
+    rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")
+    organizer_policy: Literal["alternating", "fill-balanced", "error-weighted"] = Field(
+        "error-weighted", description="Skill-tree action policy.")
+    max_subskills: int = Field(3, ge=1, le=32, description="Most subskills per skill in the skill tree.")
+    subskill_cap: int = Field(2000, ge=1, description="Most examples one subskill may be allocated in a cycle.")
+    skill_cap: int = Field(4000, ge=1, description="Most examples one skill may be allocated in a cycle.")
+    min_skill_share: float = Field(0.03, ge=0, lt=1, description="Share of a cycle's budget every known skill keeps.")
+
+    # -- deduplication ----------------------------------------------------------------------
+    embedding: Literal["hashing", "minilm"] = Field("hashing", description="Embedding for near-duplicate search.")
+    dedup_threshold: float = Field(0.05, ge=0, le=2, description="Cosine distance at or below which a training example is a near-duplicate.")
+    decontamination_threshold: float = Field(0.05, ge=0, le=2, description="Cosine distance at or below which an example contaminates validation/test.")
+
+    # -- the student ------------------------------------------------------------------------
+    student: str = Field("tiny", description="'tiny' (the cached base student of the domain), a local path or a Hugging Face id.")
+    tiny_hidden_size: int = Field(128, ge=8, le=4096, description="Width of the tiny base student.")
+    tiny_layers: int = Field(4, ge=1, le=64, description="Depth of the tiny base student.")
+    base_examples_per_skill: int = Field(10000, ge=10, description="Pretraining examples per base skill of the tiny student.")
+    base_epochs: float = Field(2.0, gt=0, le=100, description="Pretraining epochs of the tiny base student.")
+    finetune: Literal["full", "lora"] = Field("full", description="Full fine-tuning or peft LoRA.")
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    train_mode: Literal["replay", "retrain"] = Field(
+        "replay", description="replay: continue from the last cycle with replayed old data; retrain: from the base on all data.")
+    replay_fraction: float = Field(0.5, ge=0, le=4, description="Replayed old examples per new example (replay mode).")
+    epochs: float = Field(2.0, gt=0, le=100)
+    batch_size: int = Field(64, ge=1, le=4096)
+    learning_rate: float = Field(2e-3, gt=0, le=1)
+    max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Answer length limit (None: the domain's).")
+    device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads (None: all cores).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "TeachContext":
+        from domains import DOMAINS
+
+        if self.domain not in DOMAINS:
+            raise ValueError(f"domain: unknown domain {self.domain!r}; allowed: {sorted(DOMAINS)}")
+        if self.budget < self.cycles:
+            raise ValueError(f"budget: {self.budget} examples cannot feed {self.cycles} cycles (need at least one per cycle)")
+        if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
+            raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
+        return self
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields that define a run's results (where it is written does not)."""
+        return self.model_dump(exclude={"run_dir", "threads", "device"})
+
+
+def _explain(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = f"unknown field; allowed fields: {', '.join(sorted(TeachContext.model_fields))}"
+        lines.append(f"{field}: {message}" if not message.startswith(f"{field}:") else message)
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def make_context(values: dict[str, Any] | None = None, **overrides: Any) -> TeachContext:
+    """Validate a configuration; raises ConfigError naming each bad field and what it allows."""
+    merged = dict(values or {})
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TeachContext(**merged)
+    except ValidationError as error:
+        raise ConfigError(_explain(error)) from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML or JSON file with the same fields as TeachContext."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix in {".yaml", ".yml"}:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as error:  # noqa: BLE001 - any parse error becomes one clear message
+        raise ConfigError(f"config file {path} could not be parsed: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of field: value, not {type(data).__name__}")
+    return data
+
+
+def context_of(runtime: Any) -> TeachContext:
+    """The run's context inside a node; a graph started without one (Studio) gets the defaults."""
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return TeachContext()
+    if isinstance(ctx, dict):
+        return make_context(ctx)
+    return ctx

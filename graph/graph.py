@@ -1,0 +1,62 @@
+"""The teaching loop:
+
+    evaluate -> [discover_skills] -> [organize_skills] -> plan -> generate -> deduplicate -> train -> evaluate ...
+             \-> finalize (when a stop condition holds)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from graph.context import TeachContext, context_of
+from graph.state import TeachState
+from nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, train
+
+
+def after_evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> str:
+    ctx = context_of(runtime)
+    if state.get("stop_reason"):
+        return "finalize"
+    if ctx.environment == "open-ended":  # the plan is written straight from the errors
+        return "plan"
+    rediscover = ctx.rediscover_every and state["cycle"] > 0 and state["cycle"] % ctx.rediscover_every == 0
+    if not state.get("skills") or rediscover:
+        return "discover_skills"
+    return "organize_skills" if ctx.environment == "skill-tree" else "plan"
+
+
+def after_discovery(state: TeachState, runtime: Runtime[TeachContext]) -> str:
+    return "organize_skills" if context_of(runtime).environment == "skill-tree" else "plan"
+
+
+def build_graph(checkpointer: Any = None, **compile_options: Any):
+    """The compiled teaching graph. Pass a checkpointer (e.g. SqliteSaver) to make runs resumable;
+    invoke with `context=TeachContext(...)` (or a dict of its fields)."""
+    builder = StateGraph(TeachState, context_schema=TeachContext)
+    builder.add_node("evaluate", evaluate)
+    builder.add_node("discover_skills", discover_skills)
+    builder.add_node("organize_skills", organize_skills)
+    builder.add_node("plan", plan)
+    builder.add_node("generate", generate)
+    builder.add_node("deduplicate", deduplicate)
+    builder.add_node("train", train)
+    builder.add_node("finalize", finalize)
+
+    builder.add_edge(START, "evaluate")
+    builder.add_conditional_edges("evaluate", after_evaluate,
+                                  ["finalize", "plan", "discover_skills", "organize_skills"])
+    builder.add_conditional_edges("discover_skills", after_discovery, ["organize_skills", "plan"])
+    builder.add_edge("organize_skills", "plan")
+    builder.add_edge("plan", "generate")
+    builder.add_edge("generate", "deduplicate")
+    builder.add_edge("deduplicate", "train")
+    builder.add_edge("train", "evaluate")
+    builder.add_edge("finalize", END)
+    return builder.compile(checkpointer=checkpointer, name="teachgraph", **compile_options)
+
+
+# For `langgraph dev` / LangGraph Studio, which brings its own persistence.
+graph = build_graph()

@@ -1,0 +1,23 @@
+"""The graph's state: JSON-serialisable values and paths to artifacts, never live objects."""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class TeachState(TypedDict, total=False):
+    run_dir: str                     # every artifact of the run lives under it
+    cycle: int                       # training cycles finished; the student evaluated next has had this many
+    student_path: str                # weights (or adapter) of the current student
+    evaluation: dict[str, Any]       # latest validation result: accuracy, per-skill accuracy, file of per-example results
+    skills: dict[str, Any]           # discovered skills: method, {skill: description, subskills, exemplars}, assignment file
+    skill_tree: dict[str, Any]       # skill-tree environment only: the forest (see agents.skill_tree)
+    plan: dict[str, Any]             # this cycle's data-generation plan (requests) and its file
+    generated_path: str              # this cycle's generated examples
+    accepted_path: str               # this cycle's examples that passed verification and deduplication
+    cycle_stats: dict[str, Any]      # numbers of the cycle in progress: generated, kept, dropped, seconds per stage
+    history: list[dict[str, Any]]    # one record per evaluated cycle (cycle 0 is the base student)
+    budget_used: int                 # generated examples so far
+    train_examples_total: int        # accepted examples so far
+    stop_reason: str | None          # why the loop ended: max_cycles, budget, target_accuracy, no_improvement
+    result: dict[str, Any]           # best cycle, its test accuracy, and the summary file

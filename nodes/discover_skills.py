@@ -1,0 +1,30 @@
+"""Discover the skills the task needs and map every validation example to one of them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents import build_teacher
+from graph.context import TeachContext, context_of
+from graph.state import TeachState
+from teachgraph.io import write_json_atomic
+from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds
+
+
+def discover_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    started = time.perf_counter()
+    domain = domain_of(ctx)
+    emit({"type": "stage", "node": "discover_skills", "cycle": state["cycle"], "message": f"discovering skills ({ctx.skill_discovery})"})
+    found = build_teacher(ctx, domain).discoverer.discover(domain, domain.load_split("val"),
+                                                           derive_seed(ctx.seed, "discover", state["cycle"]))
+    path = RunPaths.of(state["run_dir"]).skills
+    write_json_atomic(path, found)
+    log_event(state["run_dir"], "discover_skills", state["cycle"], skills=len(found["skills"]))
+    return {
+        "skills": {"method": found["method"], "cycle": state["cycle"], "skills": found["skills"], "path": str(path)},
+        "cycle_stats": with_stage_seconds(state.get("cycle_stats"), "discover_skills", time.perf_counter() - started),
+    }

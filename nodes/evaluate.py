@@ -1,0 +1,90 @@
+"""Evaluate the current student on the validation split, close the cycle's record, decide whether to stop."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents.observations import skill_stats
+from graph.context import TeachContext, context_of
+from graph.state import TeachState
+from students import base_student_path, student_from_context
+from teachgraph.io import write_jsonl_atomic
+from teachgraph.runs import RunPaths, domain_of, emit, log_event
+
+
+def score_split(ctx: TeachContext, student_path: str, split: str) -> list[dict[str, Any]]:
+    """Per-example results of a student on a split: prompt, gold answer, prediction, verdict, labels."""
+    domain = domain_of(ctx)
+    examples = domain.load_split(split)
+    student = student_from_context(ctx, student_path, domain)
+    predictions = student.predict([e["prompt"] for e in examples])
+    return [{"id": e["id"], "prompt": e["prompt"], "answer": e["answer"], "prediction": p,
+             "correct": bool(domain.score(p, e)), "skill": e.get("skill"), "subskill": e.get("subskill")}
+            for e, p in zip(examples, predictions)]
+
+
+def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: int) -> str | None:
+    cycle = history[-1]["cycle"]
+    best = max(history, key=lambda r: r["val_accuracy"])  # max() keeps the earliest of equals
+    if cycle >= ctx.cycles:
+        return "max_cycles"
+    if budget_used >= ctx.budget:
+        return "budget"
+    if ctx.target_accuracy is not None and history[-1]["val_accuracy"] >= ctx.target_accuracy:
+        return "target_accuracy"
+    if ctx.patience is not None and cycle - best["cycle"] >= ctx.patience:
+        return "no_improvement"
+    return None
+
+
+def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    started = time.perf_counter()
+    run_dir = state.get("run_dir") or ctx.run_dir
+    paths = RunPaths.of(run_dir)
+    cycle = state.get("cycle", 0)
+    student_path = state.get("student_path") or base_student_path(ctx, domain_of(ctx))
+    emit({"type": "stage", "node": "evaluate", "cycle": cycle, "message": f"evaluating cycle {cycle}"})
+
+    results = score_split(ctx, student_path, "val")
+    write_jsonl_atomic(paths.eval_val(cycle), results)
+    per_skill = skill_stats(results)
+    accuracy = sum(r["correct"] for r in results) / max(1, len(results))
+
+    stats = dict(state.get("cycle_stats") or {})
+    seconds = dict(stats.get("seconds", {}), evaluate=round(time.perf_counter() - started, 3))
+    record = {
+        "cycle": cycle,
+        "val_accuracy": round(accuracy, 6),
+        "per_skill": {s: round(v["accuracy"], 6) for s, v in per_skill.items()},
+        "per_subskill": {s: {sub: round(x["accuracy"], 6) for sub, x in v["subskills"].items()} for s, v in per_skill.items()},
+        "generated": stats.get("generated", 0),
+        "kept": stats.get("kept", 0),
+        "dropped": stats.get("dropped", {}),
+        "train_examples_total": state.get("train_examples_total", 0),
+        "train": stats.get("train", {}),
+        "organizer": stats.get("organizer", {}),
+        "seconds": seconds,
+        "student_path": student_path,
+        "eval_path": str(paths.eval_val(cycle)),
+    }
+    history = [r for r in state.get("history", []) if r["cycle"] != cycle] + [record]
+    reason = stop_reason(ctx, history, state.get("budget_used", 0))
+    log_event(run_dir, "evaluate", cycle, val_accuracy=record["val_accuracy"])
+    emit({"type": "cycle", "record": record, "stop_reason": reason})
+    return {
+        "run_dir": run_dir,
+        "cycle": cycle,
+        "student_path": student_path,
+        "evaluation": {"cycle": cycle, "accuracy": record["val_accuracy"], "per_skill": record["per_skill"],
+                       "n": len(results), "errors": sum(not r["correct"] for r in results),
+                       "path": str(paths.eval_val(cycle))},
+        "history": history,
+        "budget_used": state.get("budget_used", 0),
+        "train_examples_total": state.get("train_examples_total", 0),
+        "stop_reason": reason,
+        "cycle_stats": {},
+    }

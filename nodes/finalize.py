@@ -1,0 +1,61 @@
+"""End of the run: pick the best cycle by validation accuracy, test it once, write summary.json."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import TeachContext, context_of
+from graph.state import TeachState
+from nodes.evaluate import score_split
+from teachgraph.io import write_json_atomic, write_jsonl_atomic
+from teachgraph.runs import RunPaths, emit, log_event
+
+
+def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], test_accuracy: float,
+                  test_per_skill: dict[str, float]) -> dict[str, Any]:
+    paths = RunPaths.of(state["run_dir"])
+    history = state["history"]
+    cycles = [{k: v for k, v in r.items() if k not in {"student_path", "eval_path"}} for r in history]
+    return {
+        "config": ctx.model_dump(),
+        "environment": ctx.environment,
+        "seed": ctx.seed,
+        "cycles": cycles,
+        "best_cycle": best["cycle"],
+        "best_val_accuracy": best["val_accuracy"],
+        "test_accuracy": test_accuracy,
+        "test_per_skill": test_per_skill,
+        "val_gain": round(best["val_accuracy"] - history[0]["val_accuracy"], 6),
+        "stop_reason": state.get("stop_reason"),
+        "budget_used": state.get("budget_used", 0),
+        "train_examples_total": state.get("train_examples_total", 0),
+        "per_example": {
+            "evaluations": [r["eval_path"] for r in history] + [str(paths.test_eval)],
+            "accepted": [str(paths.accepted(r["cycle"])) for r in history if paths.accepted(r["cycle"]).exists()],
+            "dropped": [str(paths.dropped(r["cycle"])) for r in history if paths.dropped(r["cycle"]).exists()],
+        },
+    }
+
+
+def finalize(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    started = time.perf_counter()
+    best = max(state["history"], key=lambda r: r["val_accuracy"])  # the earliest of equals (DataEnvGym's rule)
+    emit({"type": "stage", "node": "finalize", "cycle": best["cycle"], "message": f"testing cycle {best['cycle']}"})
+    results = score_split(ctx, best["student_path"], "test")
+    paths = RunPaths.of(state["run_dir"])
+    write_jsonl_atomic(paths.test_eval, results)
+    test_accuracy = round(sum(r["correct"] for r in results) / max(1, len(results)), 6)
+    per_skill: dict[str, list[bool]] = {}
+    for r in results:
+        per_skill.setdefault(r["skill"], []).append(r["correct"])
+    summary = build_summary(ctx, state, best, test_accuracy,
+                            {s: round(sum(v) / len(v), 6) for s, v in sorted(per_skill.items())})
+    summary["seconds_finalize"] = round(time.perf_counter() - started, 3)
+    write_json_atomic(paths.summary, summary)
+    log_event(state["run_dir"], "finalize", best["cycle"], test_accuracy=test_accuracy)
+    return {"result": {"best_cycle": best["cycle"], "test_accuracy": test_accuracy,
+                       "val_accuracy": best["val_accuracy"], "summary_path": str(paths.summary)}}

@@ -1,0 +1,40 @@
+"""Skill-tree environment: update the forest with the latest accuracies and take one action per skill."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from agents import build_teacher, skill_tree
+from agents.observations import skill_stats
+from graph.context import TeachContext, context_of
+from graph.state import TeachState
+from teachgraph.io import read_json, read_jsonl
+from teachgraph.runs import domain_of, emit, log_event, with_stage_seconds
+
+
+def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
+    ctx = context_of(runtime)
+    started = time.perf_counter()
+    cycle = state["cycle"]
+    skills = state["skills"]["skills"]
+    assignment = read_json(state["skills"]["path"])["assignment"]
+    stats = skill_stats(read_jsonl(state["evaluation"]["path"]), assignment)
+
+    forest = skill_tree.sync_skills(state.get("skill_tree") or skill_tree.new_forest(list(skills)), list(skills))
+    forest = skill_tree.observe(forest, stats, cycle)
+    organizer = build_teacher(ctx, domain_of(ctx)).organizer
+    forest, actions, invalid = organizer.organize(forest, {s: v["subskills"] for s, v in skills.items()}, cycle,
+                                                  ctx.subskill_cap, ctx.skill_cap)
+    explored = sum(a["type"] == "explore" for a in actions)
+    emit({"type": "stage", "node": "organize_skills", "cycle": cycle,
+          "message": f"{explored} explore, {len(actions) - explored} exploit, {invalid} invalid"})
+    log_event(state["run_dir"], "organize_skills", cycle, explore=explored, invalid=invalid)
+    return {
+        "skill_tree": forest,
+        "cycle_stats": with_stage_seconds(state.get("cycle_stats"), "organize_skills", time.perf_counter() - started,
+                                          organizer={"explore": explored, "exploit": len(actions) - explored,
+                                                     "invalid_actions": invalid, "actions": actions}),
+    }

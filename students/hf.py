@@ -1,0 +1,202 @@
+"""A Hugging Face causal LM as a student: any `AutoModelForCausalLM` by id or local path.
+
+Training is one readable loop (AdamW, warmup then cosine decay, loss on the answer tokens only);
+fine-tuning is full or peft LoRA. Evaluation is batched greedy decoding with a KV cache.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from domains.base import Example
+from students.base import ProgressFn, TrainSettings
+
+STUDENT_META = "teachgraph_student.json"
+hf_logging.disable_progress_bar()  # teachgraph shows its own progress
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: str | list[str] = "all-linear"
+
+
+@dataclass
+class HFStudent:
+    model: torch.nn.Module
+    tokenizer: object
+    prompt_format: str = "plain"       # "plain": <bos>prompt=answer<eos>; "chat": the tokenizer's chat template
+    max_new_tokens: int = 8
+    finetune: str = "full"             # "full" or "lora"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    # -- encoding ---------------------------------------------------------------------------
+    def _prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
+        tok = self.tokenizer
+        if self.prompt_format == "chat":
+            return [list(tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
+                                                 tokenize=True, return_dict=False)) for p in prompts]
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        encoded = tok([p + "=" for p in prompts], add_special_tokens=False)["input_ids"]
+        return [bos + ids for ids in encoded]
+
+    def _answer_ids(self, answers: Sequence[str]) -> list[list[int]]:
+        encoded = self.tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+        return [ids + [self.tokenizer.eos_token_id] for ids in encoded]
+
+    # -- inference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, prompts: Sequence[str], batch_size: int = 256) -> list[str]:
+        self.model.eval()
+        prompt_ids = self._prompt_ids(prompts)
+        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding per batch
+        answers: list[str] = [""] * len(prompt_ids)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            width = max(len(prompt_ids[i]) for i in index)
+            input_ids = torch.full((len(index), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(index), width), dtype=torch.long)
+            for row, i in enumerate(index):  # left padding, so every row's answer starts at the same column
+                ids = prompt_ids[i]
+                input_ids[row, width - len(ids):] = torch.tensor(ids)
+                attention[row, width - len(ids):] = 1
+            output = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+            for row, i in enumerate(index):
+                new = output[row, width:].tolist()
+                if self.tokenizer.eos_token_id in new:
+                    new = new[:new.index(self.tokenizer.eos_token_id)]
+                answers[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return answers
+
+    # -- training ---------------------------------------------------------------------------
+    def train(self, examples: Sequence[Example], settings: TrainSettings, progress: ProgressFn | None = None) -> dict:
+        if not examples:
+            return {"steps": 0, "examples": 0, "tokens": 0, "seconds": 0.0, "loss_first": None, "loss_last": None}
+        torch.manual_seed(settings.seed)
+        generator = torch.Generator().manual_seed(settings.seed)
+        prompts = self._prompt_ids([e["prompt"] for e in examples])
+        targets = self._answer_ids([e["answer"] for e in examples])
+        sequences = [p + t for p, t in zip(prompts, targets)]
+        label_start = [len(p) for p in prompts]
+
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+        steps_per_epoch = math.ceil(len(sequences) / settings.batch_size)
+        total_steps = max(1, round(steps_per_epoch * settings.epochs))
+        warmup = max(1, int(total_steps * settings.warmup_fraction))
+
+        def lr_at(step: int) -> float:
+            if step < warmup:
+                return settings.learning_rate * (step + 1) / warmup
+            progress_frac = (step - warmup) / max(1, total_steps - warmup)
+            return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_frac)))
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        self.model.train()
+        started, tokens, losses = time.perf_counter(), 0, []
+        order: list[int] = []
+        for step in range(total_steps):
+            if not order:
+                order = torch.randperm(len(sequences), generator=generator).tolist()
+            batch, order = order[:settings.batch_size], order[settings.batch_size:]
+            width = max(len(sequences[i]) for i in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            labels = torch.full((len(batch), width), -100, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                seq = sequences[i]
+                input_ids[row, :len(seq)] = torch.tensor(seq)
+                labels[row, label_start[i]:len(seq)] = torch.tensor(seq[label_start[i]:])
+                attention[row, :len(seq)] = 1
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                             labels=labels.to(self.device))
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+            optimizer.step()
+            tokens += int(attention.sum())
+            losses.append(out.loss.item())
+            if progress is not None:
+                progress(step + 1, total_steps, losses[-1])
+        seconds = time.perf_counter() - started
+        self.model.eval()
+        return {"steps": total_steps, "examples": len(sequences), "tokens": tokens, "seconds": round(seconds, 3),
+                "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+                "loss_first": round(losses[0], 4), "loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4)}
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        meta = dict(self.meta, prompt_format=self.prompt_format, max_new_tokens=self.max_new_tokens,
+                    finetune=self.finetune)
+        Path(path, STUDENT_META).write_text(json.dumps(meta, indent=2))
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_student(path_or_id: str, *, finetune: str = "full", lora: LoraSettings | None = None,
+                 prompt_format: str | None = None, max_new_tokens: int | None = None,
+                 device: str = "auto") -> HFStudent:
+    """Load a student saved by `HFStudent.save`, a local HF model directory, or a hub id.
+
+    With finetune="lora", a directory holding a peft adapter continues training that adapter;
+    a plain model gets a fresh adapter on every linear layer (or `lora.target_modules`).
+    """
+    target = pick_device(device)
+    dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+    local = Path(path_or_id)
+    meta = json.loads((local / STUDENT_META).read_text()) if (local / STUDENT_META).exists() else {}
+    adapter = local / "adapter_config.json"
+    if adapter.exists():
+        from peft import PeftModel
+
+        base_path = json.loads(adapter.read_text())["base_model_name_or_path"]
+        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+        model = PeftModel.from_pretrained(base, str(local), is_trainable=(finetune == "lora"))
+        if finetune != "lora":
+            model = model.merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
+        if finetune == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            lora = lora or LoraSettings()
+            model = get_peft_model(model, LoraConfig(
+                r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+                task_type="CAUSAL_LM"))
+    tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path_or_id)
+    model.to(target)
+    model.eval()
+    return HFStudent(model=model, tokenizer=tokenizer,
+                     prompt_format=prompt_format or meta.get("prompt_format", "plain"),
+                     max_new_tokens=max_new_tokens or meta.get("max_new_tokens", 8),
+                     finetune=finetune, meta={k: v for k, v in meta.items() if k not in {"finetune"}})

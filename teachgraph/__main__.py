@@ -1,0 +1,5 @@
+import sys
+
+from teachgraph.cli import main
+
+sys.exit(main())

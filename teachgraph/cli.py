@@ -1,0 +1,193 @@
+"""`teachgraph` command line: run, resume, build the base student, print the graph."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class RunError(RuntimeError):
+    """A problem with a run directory or its checkpoint, reported without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="teachgraph", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the teaching loop (the offline default with no arguments)")
+    run.add_argument("--env", dest="environment", choices=["skill-tree", "skill-list", "open-ended", "no-state"])
+    run.add_argument("--domain")
+    run.add_argument("--cycles", type=int, help="training cycles after the base evaluation")
+    run.add_argument("--budget", type=int, help="total generated examples for the whole run")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--run-dir", help="where checkpoints and artifacts go (default runs/ENV-sSEED)")
+    run.add_argument("--config", help="YAML or JSON file with the same fields as graph.context.TeachContext")
+    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                     help="any other configuration field, e.g. --set finetune=lora (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run_dir")
+    resume.add_argument("--quiet", action="store_true")
+
+    base = sub.add_parser("base-student", help="build (or find) the cached base student and print its path")
+    base.add_argument("--config")
+    base.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+
+    show = sub.add_parser("graph", help="print the graph")
+    show.add_argument("--mermaid", action="store_true", help="as a Mermaid diagram (the default)")
+    return parser
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _context_from_args(args: argparse.Namespace):
+    from graph.context import ConfigError, load_config_file, make_context
+
+    values = load_config_file(args.config) if getattr(args, "config", None) else {}
+    for item in getattr(args, "set", []):
+        if "=" not in item:
+            raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        values[key.strip()] = _parse_value(value)
+    for field in ("environment", "domain", "cycles", "budget", "seed"):
+        if getattr(args, field, None) is not None:
+            values[field] = getattr(args, field)
+    ctx = make_context(values)
+    if getattr(args, "run_dir", None):
+        ctx = ctx.model_copy(update={"run_dir": args.run_dir})
+    elif "run_dir" not in values:
+        ctx = ctx.model_copy(update={"run_dir": f"runs/{ctx.environment}-s{ctx.seed}"})
+    return ctx
+
+
+def _open_checkpointer(path: Path):
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    try:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute("PRAGMA schema_version").fetchone()
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver
+    except sqlite3.DatabaseError as error:
+        raise RunError(f"the checkpoint {path} is unreadable ({error}); resume is impossible. "
+                       "Start a new run with another --run-dir (the artifacts of this one stay readable).") from None
+
+
+def _prepare_run_dir(ctx, resuming: bool) -> dict[str, Any]:
+    """Write config.json for a new run; for an existing one, check the configuration matches."""
+    from graph.context import make_context
+    from teachgraph.io import read_json, write_json_atomic
+    from teachgraph.runs import RunPaths
+
+    paths = RunPaths.of(ctx.run_dir)
+    if paths.config.exists():
+        try:
+            stored = read_json(paths.config)
+            old = make_context(stored["config"])
+        except Exception as error:  # noqa: BLE001
+            raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error})") from None
+        if old.fingerprint() != ctx.fingerprint() and not resuming:
+            diff = sorted(k for k in ctx.fingerprint() if ctx.fingerprint()[k] != old.fingerprint()[k])
+            raise RunError(f"{ctx.run_dir} holds a run with a different configuration (fields differ: "
+                           f"{', '.join(diff)}). Use another --run-dir, or `teachgraph resume {ctx.run_dir}`.")
+        return stored
+    paths.root.mkdir(parents=True, exist_ok=True)
+    stored = {"run_id": f"{ctx.environment}-s{ctx.seed}-{os.urandom(4).hex()}", "config": ctx.model_dump()}
+    write_json_atomic(paths.config, stored)
+    return stored
+
+
+def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False) -> dict[str, Any]:
+    """Run (or continue) the graph for a run directory; returns the final state values."""
+    from graph import build_graph
+    from students import base_student_path
+    from teachgraph.progress import Display
+    from teachgraph.runs import RunPaths, domain_of
+
+    paths = RunPaths.of(ctx.run_dir)
+    display = Display(quiet=quiet)
+    with display.live():
+        base_student_path(ctx, domain_of(ctx), progress=display.callback("pretrain base student"), log=display.log)
+    graph = build_graph(checkpointer=_open_checkpointer(paths.checkpoints))
+    config = {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000}
+    try:
+        snapshot = graph.get_state(config)
+    except Exception as error:  # noqa: BLE001 - a damaged checkpoint must not become a traceback wall
+        raise RunError(f"the checkpoint in {paths.checkpoints} cannot be read ({error}); start a new run "
+                       "with another --run-dir.") from None
+    if snapshot.values.get("result") and not snapshot.next:
+        display.log(f"{ctx.run_dir} already finished; its summary is {paths.summary}")
+        display.table(snapshot.values.get("history", []))
+        return snapshot.values
+    if resuming and not snapshot.next:
+        raise RunError(f"{ctx.run_dir} has no checkpoint to resume from; start it with `teachgraph run --run-dir {ctx.run_dir}`.")
+    graph_input = None if snapshot.next else {"run_dir": str(ctx.run_dir)}
+    if snapshot.next:
+        display.log(f"resuming {ctx.run_dir} at {', '.join(snapshot.next)} (cycle {snapshot.values.get('cycle', 0)})")
+    with display.live():
+        for mode, data in graph.stream(graph_input, config, context=ctx, stream_mode=["custom", "updates"],
+                                       durability="sync"):
+            if mode == "custom":
+                display.event(data)
+    values = graph.get_state(config).values
+    display.table(values.get("history", []))
+    result = values.get("result", {})
+    display.log(f"best cycle {result.get('best_cycle')}: validation {result.get('val_accuracy', 0):.1%}, "
+                f"test {result.get('test_accuracy', 0):.1%} (stopped: {values.get('stop_reason')}); summary: {paths.summary}")
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    from graph.context import ConfigError
+
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run" or args.command is None:
+            if args.command is None:
+                args = _parser().parse_args(["run", *(argv or [])])
+            ctx = _context_from_args(args)
+            stored = _prepare_run_dir(ctx, resuming=False)
+            execute(ctx, stored["run_id"], quiet=args.quiet)
+        elif args.command == "resume":
+            from graph.context import make_context
+            from teachgraph.io import read_json
+            from teachgraph.runs import RunPaths
+
+            paths = RunPaths.of(args.run_dir)
+            if not paths.config.exists():
+                raise RunError(f"{args.run_dir} is not a teachgraph run directory (no config.json)")
+            stored = read_json(paths.config)
+            ctx = make_context(stored["config"]).model_copy(update={"run_dir": args.run_dir})
+            execute(ctx, stored["run_id"], quiet=args.quiet, resuming=True)
+        elif args.command == "base-student":
+            from students import base_student_path
+            from teachgraph.runs import domain_of
+
+            ctx = _context_from_args(args)
+            print(base_student_path(ctx, domain_of(ctx)))
+        elif args.command == "graph":
+            from graph import graph
+
+            print(graph.get_graph().draw_mermaid())
+    except (ConfigError, RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
