@@ -21,9 +21,19 @@ def _error(sub: dict[str, Any], tree: dict[str, Any]) -> float:
     return 1.0 - accuracy
 
 
+def stall_factor(tree: dict[str, Any], min_gain: float = 0.02) -> float:
+    """Halve a skill's data for each of its last two actions that did not raise its accuracy by
+    min_gain: the rewards of the skill-tree environment steer data away from skills the student
+    is not learning (yet), towards the ones it is."""
+    rewards = [h["reward"] for h in tree["history"] if h.get("reward") is not None][-2:]
+    return 0.5 ** sum(1 for r in rewards if r < min_gain)
+
+
 def error_weighted_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
-    """More data where the student fails: unit x error, with a tenth of a unit to keep mastery."""
-    return {name: max(1, round(unit * (0.1 + _error(sub, tree))))
+    """More data where the student fails: unit x error (x the stall factor), with a tenth of a
+    unit to keep what is mastered."""
+    factor = stall_factor(tree)
+    return {name: max(1, round(unit * (0.1 + factor * _error(sub, tree))))
             for name, sub in tree["subskills"].items()}
 
 

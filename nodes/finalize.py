@@ -7,10 +7,12 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from agents import skill_tree
+from agents.observations import skill_stats
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from nodes.evaluate import score_split
-from teachgraph.io import write_json_atomic, write_jsonl_atomic
+from teachgraph.io import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
 from teachgraph.runs import RunPaths, emit, log_event
 
 
@@ -54,6 +56,10 @@ def finalize(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
         per_skill.setdefault(r["skill"], []).append(r["correct"])
     summary = build_summary(ctx, state, best, test_accuracy,
                             {s: round(sum(v) / len(v), 6) for s, v in sorted(per_skill.items())})
+    if state.get("skill_tree"):  # settle the rewards of the last actions with the last evaluation
+        assignment = read_json(state["skills"]["path"])["assignment"]
+        stats = skill_stats(read_jsonl(state["evaluation"]["path"]), assignment)
+        write_json_atomic(paths.skill_tree, skill_tree.observe(state["skill_tree"], stats, state["cycle"]))
     summary["seconds_finalize"] = round(time.perf_counter() - started, 3)
     write_json_atomic(paths.summary, summary)
     log_event(state["run_dir"], "finalize", best["cycle"], test_accuracy=test_accuracy)

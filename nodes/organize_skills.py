@@ -11,8 +11,8 @@ from agents import build_teacher, skill_tree
 from agents.observations import skill_stats
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
-from teachgraph.io import read_json, read_jsonl
-from teachgraph.runs import domain_of, emit, log_event, with_stage_seconds
+from teachgraph.io import read_json, read_jsonl, write_json_atomic
+from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds
 
 
 def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
@@ -28,6 +28,7 @@ def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[s
     organizer = build_teacher(ctx, domain_of(ctx)).organizer
     forest, actions, invalid = organizer.organize(forest, {s: v["subskills"] for s, v in skills.items()}, cycle,
                                                   ctx.subskill_cap, ctx.skill_cap)
+    write_json_atomic(RunPaths.of(state["run_dir"]).skill_tree, forest)  # the latest forest, for people and reports
     explored = sum(a["type"] == "explore" for a in actions)
     emit({"type": "stage", "node": "organize_skills", "cycle": cycle,
           "message": f"{explored} explore, {len(actions) - explored} exploit, {invalid} invalid"})

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from langgraph.runtime import Runtime
 
 from graph.context import TeachContext, context_of
@@ -43,9 +44,10 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     domain = domain_of(ctx)
     base_path = base_student_path(ctx, domain)
     examples, start_from = training_set(ctx, paths, target, base_path)
-    student = student_from_context(ctx, start_from or state["student_path"], domain)
     settings = TrainSettings(epochs=ctx.epochs, batch_size=ctx.batch_size, learning_rate=ctx.learning_rate,
                              seed=derive_seed(ctx.seed, "train", target))
+    torch.manual_seed(settings.seed)  # a fresh LoRA adapter's initial weights too, also in a resumed process
+    student = student_from_context(ctx, start_from or state["student_path"], domain)
     emit({"type": "stage", "node": "train", "cycle": target, "message": f"training on {len(examples)} examples"})
 
     def progress(step: int, total: int, loss: float) -> None:

@@ -63,6 +63,8 @@ class HFStudent:
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
     def predict(self, prompts: Sequence[str], batch_size: int = 256) -> list[str]:
+        if not prompts:
+            return []
         self.model.eval()
         prompt_ids = self._prompt_ids(prompts)
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding per batch
@@ -183,7 +185,7 @@ def load_student(path_or_id: str, *, finetune: str = "full", lora: LoraSettings 
         base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
         model = PeftModel.from_pretrained(base, str(local), is_trainable=(finetune == "lora"))
         if finetune != "lora":
-            model = model.merge_and_unload()
+            model = model.merge_and_unload().requires_grad_(True)
     else:
         model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
         if finetune == "lora":

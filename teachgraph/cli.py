@@ -1,4 +1,4 @@
-"""`teachgraph` command line: run, resume, build the base student, print the graph."""
+"""`teachgraph` command line: run, resume, report, build the base student, print the graph."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     base = sub.add_parser("base-student", help="build (or find) the cached base student and print its path")
     base.add_argument("--config")
     base.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+
+    report = sub.add_parser("report", help="write report.md, a data card and plots for finished runs")
+    report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", help="output folder (default RUN_DIR/report; for several runs COMMON_PARENT/report-compare)")
 
     show = sub.add_parser("graph", help="print the graph")
     show.add_argument("--mermaid", action="store_true", help="as a Mermaid diagram (the default)")
@@ -148,6 +152,14 @@ def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False) -> di
     result = values.get("result", {})
     display.log(f"best cycle {result.get('best_cycle')}: validation {result.get('val_accuracy', 0):.1%}, "
                 f"test {result.get('test_accuracy', 0):.1%} (stopped: {values.get('stop_reason')}); summary: {paths.summary}")
+    if result:
+        try:
+            from teachgraph.report import write_report
+
+            display.log(f"report: {write_report([str(ctx.run_dir)])}")
+        except Exception as error:  # noqa: BLE001 - the run succeeded; a report problem is only a warning
+            display.log(f"warning: the report could not be written ({type(error).__name__}: {error}); "
+                        f"try `teachgraph report {ctx.run_dir}`")
     return values
 
 
@@ -170,15 +182,30 @@ def main(argv: list[str] | None = None) -> int:
             paths = RunPaths.of(args.run_dir)
             if not paths.config.exists():
                 raise RunError(f"{args.run_dir} is not a teachgraph run directory (no config.json)")
-            stored = read_json(paths.config)
-            ctx = make_context(stored["config"]).model_copy(update={"run_dir": args.run_dir})
-            execute(ctx, stored["run_id"], quiet=args.quiet, resuming=True)
+            try:
+                stored = read_json(paths.config)
+                ctx = make_context(stored["config"]).model_copy(update={"run_dir": args.run_dir})
+                run_id = stored["run_id"]
+            except ConfigError:
+                raise
+            except Exception as error:  # noqa: BLE001 - a damaged file gets one clear line
+                raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error!r})") from None
+            execute(ctx, run_id, quiet=args.quiet, resuming=True)
         elif args.command == "base-student":
             from students import base_student_path
             from teachgraph.runs import domain_of
 
             ctx = _context_from_args(args)
             print(base_student_path(ctx, domain_of(ctx)))
+        elif args.command == "report":
+            from teachgraph.report import ReportError, write_report
+
+            try:
+                print(write_report(args.run_dirs, args.out))
+            except ReportError as error:
+                raise RunError(str(error)) from None
+            except OSError as error:
+                raise RunError(f"the report could not be written: {error}") from None
         elif args.command == "graph":
             from graph import graph
 

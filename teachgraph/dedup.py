@@ -29,8 +29,11 @@ class DedupStore:
         self.client = chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
         self.embedder = embedding_function(embedding)
         self.collection = self.client.get_or_create_collection(
-            COLLECTION, embedding_function=self.embedder, configuration={"hnsw": {"space": "cosine"}})
+            COLLECTION, embedding_function=self.embedder,
+            configuration={"hnsw": {"space": "cosine", "ef_construction": 64, "batch_size": 1000, "sync_threshold": 5000}})
         self.batch = max(1, min(5000, self.client.get_max_batch_size()))
+        self.sources = {source: bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])
+                        for source in ("eval", "train")}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder(texts), dtype=np.float32)
@@ -46,8 +49,11 @@ class DedupStore:
         return found
 
     def _add(self, ids: list[str], docs: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]) -> None:
+        """Insert items known to be absent (callers check ids first; `add` skips upsert's look-up)."""
+        for meta in metas[:1]:
+            self.sources[meta["source"]] = True
         for i in range(0, len(ids), self.batch):
-            self.collection.upsert(ids=ids[i:i + self.batch], documents=docs[i:i + self.batch],
+            self.collection.add(ids=ids[i:i + self.batch], documents=docs[i:i + self.batch],
                                    embeddings=vectors[i:i + self.batch], metadatas=metas[i:i + self.batch])
 
     def add_eval(self, examples: list[Example], split: str) -> int:
@@ -64,6 +70,7 @@ class DedupStore:
     def rollback(self, cycle: int) -> None:
         """Forget training examples stored for `cycle` (a node re-run after a crash starts clean)."""
         self.collection.delete(where={"$and": [{"source": "train"}, {"cycle": cycle}]})
+        self.sources["train"] = bool(self.collection.get(where={"source": "train"}, limit=1, include=[])["ids"])
 
     def filter(self, examples: list[Example], cycle: int, dedup_threshold: float,
                decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
@@ -99,13 +106,18 @@ class DedupStore:
         dropped: list[tuple[Example, str]] = []
         vectors = self.embed([e["prompt"] for e in fresh])
         near = np.zeros(len(fresh), dtype=bool)
-        if self.count():
-            res = self.collection.query(query_embeddings=vectors, n_results=1, include=["metadatas", "distances"])
-            for j, (dist, meta) in enumerate(zip(res["distances"], res["metadatas"])):
-                is_eval = bool(dist) and meta[0].get("source") == "eval"
-                if dist and dist[0] <= (decontamination_threshold if is_eval else dedup_threshold):
+        # Evaluation prompts and training data are searched apart, each against its own threshold, so
+        # that a nearer training example can never hide a contaminated evaluation prompt.
+        for source, threshold, reason in (("eval", decontamination_threshold, "eval_near"),
+                                          ("train", dedup_threshold, "near_duplicate")):
+            if not self.sources.get(source):
+                continue
+            res = self.collection.query(query_embeddings=vectors, n_results=1, where={"source": source},
+                                        include=["distances"])
+            for j, dist in enumerate(res["distances"]):
+                if not near[j] and dist and dist[0] <= threshold:
                     near[j] = True
-                    dropped.append((fresh[j], "eval_near" if is_eval else "near_duplicate"))
+                    dropped.append((fresh[j], reason))
         similar = (vectors @ vectors.T) >= 1.0 - dedup_threshold
         keep = np.zeros(len(fresh), dtype=bool)
         for i in range(len(fresh)):  # greedy within the chunk: the first of a near-duplicate group stays

@@ -46,7 +46,7 @@ def _slot(feature: str, dims: int) -> tuple[int, float]:
     return value % dims, 1.0 if (value >> 63) & 1 else -1.0
 
 
-def hashing_embed(texts: list[str], dims: int = 1024) -> np.ndarray:
+def hashing_embed(texts: list[str], dims: int = 256) -> np.ndarray:
     out = np.zeros((len(texts), dims), dtype=np.float32)
     for row, text in enumerate(texts):
         for feature, weight in _features(text).items():
@@ -58,7 +58,7 @@ def hashing_embed(texts: list[str], dims: int = 1024) -> np.ndarray:
 
 @register_embedding_function
 class HashingEmbedding(EmbeddingFunction[Documents]):
-    def __init__(self, dims: int = 1024):
+    def __init__(self, dims: int = 256):
         self.dims = dims
 
     def __call__(self, input: Documents) -> Embeddings:
@@ -76,7 +76,7 @@ class HashingEmbedding(EmbeddingFunction[Documents]):
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> "HashingEmbedding":
-        return HashingEmbedding(dims=int(config.get("dims", 1024)))
+        return HashingEmbedding(dims=int(config.get("dims", 256)))
 
 
 @lru_cache(maxsize=1)

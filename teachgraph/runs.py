@@ -38,6 +38,10 @@ class RunPaths:
         return self.root / "skills.json"
 
     @property
+    def skill_tree(self) -> Path:
+        return self.root / "skill_tree.json"
+
+    @property
     def summary(self) -> Path:
         return self.root / "summary.json"
 

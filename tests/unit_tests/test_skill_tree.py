@@ -1,0 +1,282 @@
+"""agents/skill_tree.py and agents/organizer.py: the skill forest, its actions and the organizer policies."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from agents import skill_tree
+from agents.organizer import HandwrittenOrganizer, balanced_allocations, error_weighted_allocations
+from agents.skill_tree import InvalidAction, allocations, apply_action, new_forest, observe, record_planned, sync_skills
+
+CAPS = dict(subskill_cap=500, skill_cap=1200, max_subskills=3)
+
+
+def act(forest, skill, action, cycle=0, **caps):
+    return apply_action(forest, skill, action, cycle, **{**CAPS, **caps})
+
+
+def subs(forest, skill):
+    return {name: s["allocation"] for name, s in forest["skills"][skill]["subskills"].items()}
+
+
+def test_new_forest_and_sync():
+    forest = new_forest(["a", "b"])
+    assert set(forest["skills"]) == {"a", "b"}
+    assert forest["skills"]["a"] == {"accuracy": None, "subskills": {}, "history": []}
+    forest = act(forest, "a", {"type": "explore", "subskills": ["x"], "allocation": 10})
+    synced = sync_skills(forest, ["a", "c"])
+    assert list(synced["skills"]) == ["a", "c"]
+    assert subs(synced, "a") == {"x": 10}  # kept tree keeps its subskills
+    assert synced["skills"]["c"]["subskills"] == {}
+    assert "b" in forest["skills"]  # the input is not modified
+
+
+def test_explore_adds_subskills_with_clamped_allocation():
+    forest = new_forest(["a"])
+    out = act(forest, "a", {"type": "explore", "subskills": ["x", "y"], "allocation": 10_000})
+    assert subs(out, "a") == {"x": 500, "y": 500}
+    for sub in out["skills"]["a"]["subskills"].values():
+        assert sub == {"allocation": 500, "accuracy": None, "n_val": 0, "data_total": 0}
+    out = act(out, "a", {"type": "explore", "subskills": ["x", "z"], "allocation": -5})
+    assert subs(out, "a") == {"x": 500, "y": 500, "z": 0}  # only the new one is added, clamped at 0
+    assert forest["skills"]["a"]["subskills"] == {}  # the input is untouched
+    out = act(out, "a", {"type": "exploit", "allocations": {"z": "12.6"}})
+    assert subs(out, "a")["z"] == 13
+
+
+def test_explore_records_history_with_accuracy_before():
+    forest = new_forest(["a"])
+    forest["skills"]["a"]["accuracy"] = 0.25
+    out = act(forest, "a", {"type": "explore", "subskills": ["x"], "allocation": 5}, cycle=3)
+    (entry,) = out["skills"]["a"]["history"]
+    assert entry["cycle"] == 3 and entry["accuracy_before"] == 0.25
+    assert entry["accuracy_after"] is None and entry["reward"] is None
+    assert entry["action"]["type"] == "explore"
+
+
+def test_exploit_changes_and_clamps_allocations():
+    forest = act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y", "z"], "allocation": 100})
+    out = act(forest, "a", {"type": "exploit", "allocations": {"x": 250, "y": -40, "z": 9999}})
+    assert subs(out, "a") == {"x": 250, "y": 0, "z": 500}
+    assert allocations(out) == [("a", "x", 250), ("a", "z", 500)]  # a zero allocation prunes
+    # subskills the action does not name keep their allocation
+    out2 = act(out, "a", {"type": "exploit", "allocations": {"y": 30}})
+    assert subs(out2, "a") == {"x": 250, "y": 30, "z": 500}
+
+
+def test_skill_total_is_scaled_down_to_skill_cap():
+    forest = act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y", "z"], "allocation": 100})
+    out = act(forest, "a", {"type": "exploit", "allocations": {"x": 800, "y": 400, "z": 200}},
+              subskill_cap=1000, skill_cap=700)
+    got = subs(out, "a")
+    assert sum(got.values()) <= 700
+    assert sum(got.values()) >= 700 - 3  # rounding down loses at most one per subskill
+    assert got["x"] == pytest.approx(2 * got["y"], abs=1) and got["y"] == pytest.approx(2 * got["z"], abs=1)
+    # explore is capped the same way
+    out = act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y", "z"], "allocation": 500},
+              skill_cap=600)
+    assert subs(out, "a") == {"x": 200, "y": 200, "z": 200}
+
+
+def test_under_the_cap_nothing_is_scaled():
+    forest = act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y"], "allocation": 300})
+    assert subs(forest, "a") == {"x": 300, "y": 300}
+
+
+@pytest.mark.parametrize("skill, action", [
+    ("nope", {"type": "exploit", "allocations": {}}),
+    ("a", {"type": "exploit", "allocations": {"ghost": 5}}),
+    ("a", {"type": "prune", "subskills": ["x"]}),
+    ("a", {"subskills": ["w"]}),
+    ("a", {"type": "explore", "subskills": ["x"], "allocation": 5}),           # adds nothing new
+    ("a", {"type": "explore", "subskills": ["u", "v"], "allocation": 5}),      # 2 + 2 > 3
+    ("a", {"type": "exploit", "allocations": {"x": "lots"}}),
+    ("a", {"type": "explore", "subskills": ["u"], "allocation": None}),
+])
+def test_invalid_actions_raise(skill, action):
+    forest = act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y"], "allocation": 10})
+    before = copy.deepcopy(forest)
+    with pytest.raises(InvalidAction):
+        act(forest, skill, action)
+    assert forest == before
+
+
+def test_explore_up_to_max_subskills_is_allowed_and_past_it_is_not():
+    forest = act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y", "z"], "allocation": 1})
+    assert len(forest["skills"]["a"]["subskills"]) == 3
+    with pytest.raises(InvalidAction):
+        act(forest, "a", {"type": "explore", "subskills": ["w"], "allocation": 1})
+    with pytest.raises(InvalidAction):
+        act(new_forest(["a"]), "a", {"type": "explore", "subskills": ["x", "y"], "allocation": 1}, max_subskills=1)
+
+
+def test_observe_writes_accuracies_and_settles_the_reward():
+    forest = act(new_forest(["a", "b"]), "a", {"type": "explore", "subskills": ["x", "y"], "allocation": 10})
+    stats0 = {"a": {"accuracy": 0.4, "n": 10, "subskills": {"x": {"accuracy": 0.6, "n": 5}, "y": {"accuracy": 0.2, "n": 5}}}}
+    forest = observe(forest, stats0, cycle=0)
+    tree = forest["skills"]["a"]
+    assert tree["accuracy"] == 0.4
+    assert tree["subskills"]["x"]["accuracy"] == 0.6 and tree["subskills"]["x"]["n_val"] == 5
+    assert tree["subskills"]["y"]["accuracy"] == 0.2
+    # the explore was taken before any accuracy: no reward can be settled
+    assert tree["history"][-1]["reward"] is None
+    assert forest["skills"]["b"]["accuracy"] is None  # no stats for b: untouched
+
+    forest = act(forest, "a", {"type": "exploit", "allocations": {"x": 5}}, cycle=1)
+    assert forest["skills"]["a"]["history"][-1]["accuracy_before"] == 0.4
+    same_cycle = observe(forest, {"a": {"accuracy": 0.9, "subskills": {}}}, cycle=1)
+    assert same_cycle["skills"]["a"]["history"][-1]["reward"] is None  # not settled in its own cycle
+
+    stats2 = {"a": {"accuracy": 0.7, "n": 10, "subskills": {"x": {"accuracy": 0.8, "n": 5}}}}
+    after = observe(forest, stats2, cycle=2)
+    last = after["skills"]["a"]["history"][-1]
+    assert last["accuracy_after"] == 0.7
+    assert last["reward"] == pytest.approx(0.7 - 0.4)
+    assert after["skills"]["a"]["subskills"]["y"]["accuracy"] == 0.2  # no new stats for y: kept
+    # a settled reward is not changed by later observations
+    later = observe(after, {"a": {"accuracy": 0.1, "subskills": {}}}, cycle=3)
+    assert later["skills"]["a"]["history"][-1]["reward"] == pytest.approx(0.3)
+    assert forest["skills"]["a"]["history"][-1]["reward"] is None  # input untouched
+
+
+def test_negative_reward():
+    forest = new_forest(["a"])
+    forest = observe(forest, {"a": {"accuracy": 0.5, "subskills": {}}}, cycle=0)
+    forest = act(forest, "a", {"type": "explore", "subskills": ["x"], "allocation": 3}, cycle=0)
+    forest = observe(forest, {"a": {"accuracy": 0.3, "subskills": {}}}, cycle=1)
+    assert forest["skills"]["a"]["history"][-1]["reward"] == pytest.approx(-0.2)
+
+
+def test_record_planned_adds_counts():
+    forest = act(new_forest(["a", "b"]), "a", {"type": "explore", "subskills": ["x", "y"], "allocation": 10})
+    requests = [{"skill": "a", "subskill": "x", "count": 30}, {"skill": "a", "subskill": "x", "count": 5},
+                {"skill": "a", "subskill": "y", "count": 7}, {"skill": "b", "subskill": "x", "count": 99},
+                {"skill": "zzz", "subskill": "x", "count": 1}, {"skill": None, "subskill": None, "count": 4}]
+    out = record_planned(forest, requests)
+    assert out["skills"]["a"]["subskills"]["x"]["data_total"] == 35
+    assert out["skills"]["a"]["subskills"]["y"]["data_total"] == 7
+    out = record_planned(out, [{"skill": "a", "subskill": "y", "count": 3}])
+    assert out["skills"]["a"]["subskills"]["y"]["data_total"] == 10
+    assert forest["skills"]["a"]["subskills"]["x"]["data_total"] == 0
+
+
+# -- the organizer ----------------------------------------------------------------------------
+
+CANDIDATES = {"a": ["a1", "a2", "a3"], "b": ["b1", "b2", "b3"]}
+
+
+def organize(org, forest, cycle, candidates=CANDIDATES, subskill_cap=1000, skill_cap=3000):
+    return org.organize(forest, candidates, cycle, subskill_cap, skill_cap)
+
+
+def test_error_weighted_explores_to_fill_then_favours_errors():
+    org = HandwrittenOrganizer("error-weighted", unit=200, max_subskills=3)
+    forest, actions, invalid = organize(org, new_forest(["a", "b"]), 0)
+    assert invalid == 0
+    assert [a["type"] for a in actions] == ["explore", "explore"]
+    assert subs(forest, "a") == {"a1": 200, "a2": 200, "a3": 200}
+    stats = {"a": {"accuracy": 0.5, "subskills": {"a1": {"accuracy": 1.0, "n": 4}, "a2": {"accuracy": 0.5, "n": 4},
+                                                  "a3": {"accuracy": 0.0, "n": 4}}},
+             "b": {"accuracy": 0.25, "subskills": {"b1": {"accuracy": 0.25, "n": 4}}}}
+    forest = observe(forest, stats, 1)
+    forest, actions, invalid = organize(org, forest, 1)
+    assert invalid == 0 and [a["type"] for a in actions] == ["exploit", "exploit"]
+    a = subs(forest, "a")
+    assert a["a3"] > a["a2"] > a["a1"] > 0  # mastered subskills keep a little data
+    assert a == error_weighted_allocations(forest["skills"]["a"], 200)
+    b = subs(forest, "b")
+    # subskills without their own accuracy fall back on the skill's
+    assert b["b1"] == b["b2"] == b["b3"]
+
+
+def test_organizer_never_proposes_more_subskills_than_allowed():
+    org = HandwrittenOrganizer("error-weighted", unit=50, max_subskills=2)
+    forest, actions, invalid = organize(org, new_forest(["a"]), 0, candidates={"a": ["a1", "a2", "a3", "a4"]})
+    assert invalid == 0
+    assert list(subs(forest, "a")) == ["a1", "a2"]
+    forest, actions, invalid = organize(org, forest, 1, candidates={"a": ["a1", "a2", "a3", "a4"]})
+    assert invalid == 0 and actions[0]["type"] == "exploit"
+    assert list(subs(forest, "a")) == ["a1", "a2"]
+
+
+def test_fill_balanced_equalises_data_total():
+    org = HandwrittenOrganizer("fill-balanced", unit=100, max_subskills=3)
+    forest, actions, _ = organize(org, new_forest(["a"]), 0, candidates={"a": ["x", "y", "z"]})
+    assert actions[0]["type"] == "explore"
+    forest = record_planned(forest, [{"skill": "a", "subskill": "x", "count": 400},
+                                     {"skill": "a", "subskill": "y", "count": 150},
+                                     {"skill": "a", "subskill": "z", "count": 50}])
+    forest, actions, invalid = organize(org, forest, 1, candidates={"a": ["x", "y", "z"]})
+    assert invalid == 0 and actions[0]["type"] == "exploit"
+    got = subs(forest, "a")
+    assert got["z"] > got["y"] > got["x"]
+    totals = {n: s["data_total"] + s["allocation"] for n, s in forest["skills"]["a"]["subskills"].items()}
+    # every subskill below the target is brought to the same total; the new data adds up to ~unit each
+    assert totals["y"] == totals["z"]
+    assert got["x"] == 0 and totals["x"] >= totals["z"]  # already above the target: no new data
+    assert sum(got.values()) >= 3 * 100 - 3
+    assert got == balanced_allocations(forest["skills"]["a"], 100)
+
+
+def test_balanced_allocations_when_everything_is_equal():
+    tree = {"subskills": {n: {"allocation": 0, "data_total": 70, "accuracy": None} for n in "pqr"}}
+    assert balanced_allocations(tree, 40) == {"p": 40, "q": 40, "r": 40}
+
+
+def test_alternating_explores_one_subskill_at_a_time_then_exploits():
+    org = HandwrittenOrganizer("alternating", unit=100, max_subskills=3)
+    forest = new_forest(["a"])
+    kinds, sizes = [], []
+    for cycle in range(7):
+        forest = observe(forest, {"a": {"accuracy": 0.1 * cycle, "subskills": {}}}, cycle)
+        forest, actions, invalid = organize(org, forest, cycle, candidates={"a": ["x", "y", "z"]})
+        assert invalid == 0
+        kinds.append(actions[0]["type"])
+        if actions[0]["type"] == "explore":
+            assert len(actions[0]["subskills"]) == 1
+        sizes.append(len(forest["skills"]["a"]["subskills"]))
+    assert kinds == ["explore", "exploit", "explore", "exploit", "explore", "exploit", "exploit"]
+    assert sizes == [1, 1, 2, 2, 3, 3, 3]
+    assert list(subs(forest, "a")) == ["x", "y", "z"]
+    # every action but the latest was rewarded with the accuracy change by the next cycle (+0.1 each)
+    history = forest["skills"]["a"]["history"]
+    assert [h["reward"] for h in history[:-1]] == pytest.approx([0.1] * 6)
+    assert history[-1]["reward"] is None
+
+
+def test_invalid_proposal_is_replaced_and_counted(monkeypatch):
+    org = HandwrittenOrganizer("error-weighted", unit=100, max_subskills=3)
+    forest, _, _ = organize(org, new_forest(["a", "b"]), 0)
+    forest = act(forest, "a", {"type": "exploit", "allocations": {"a1": 10, "a2": 20, "a3": 30}}, cycle=0,
+                 subskill_cap=1000, skill_cap=3000)
+    before = subs(forest, "a")
+    real_decide = org.decide
+
+    def decide(skill, tree, candidates, cycle):
+        if skill == "a":
+            return {"type": "explore", "subskills": ["a4", "a5"], "allocation": 100}  # past max_subskills
+        return real_decide(skill, tree, candidates, cycle)
+
+    monkeypatch.setattr(org, "decide", decide)
+    new, actions, invalid = organize(org, forest, 1)
+    assert invalid == 1
+    assert actions[0] == {"skill": "a", "type": "exploit", "allocations": before}
+    assert subs(new, "a") == before  # the replacement keeps the allocations as they are
+    assert new["skills"]["a"]["history"][-1]["action"]["type"] == "exploit"
+    assert actions[1]["skill"] == "b" and actions[1]["type"] == "exploit"
+
+
+def test_several_invalid_proposals_are_all_counted(monkeypatch):
+    org = HandwrittenOrganizer("fill-balanced", unit=100, max_subskills=3)
+    monkeypatch.setattr(org, "decide", lambda *a: {"type": "mystery"})
+    forest, actions, invalid = organize(org, new_forest(["a", "b", "c"]), 0)
+    assert invalid == 3
+    assert all(a["type"] == "exploit" for a in actions)
+    assert allocations(forest) == []
+
+
+def test_skill_tree_module_exports():
+    assert skill_tree.InvalidAction is InvalidAction
+    assert issubclass(InvalidAction, ValueError)
