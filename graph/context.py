@@ -50,6 +50,7 @@ class TeachContext(BaseModel):
     subskill_cap: int = Field(2000, ge=1, description="Most examples one subskill may be allocated in a cycle.")
     skill_cap: int = Field(4000, ge=1, description="Most examples one skill may be allocated in a cycle.")
     min_skill_share: float = Field(0.03, ge=0, lt=1, description="Share of a cycle's budget every known skill keeps.")
+    review: bool = Field(False, description="Pause before each training step for a human to approve, edit or stop (interrupt).")
 
     # -- deduplication ----------------------------------------------------------------------
     embedding: Literal["hashing", "minilm"] = Field("hashing", description="Embedding for near-duplicate search.")

@@ -1,7 +1,7 @@
 """The teaching loop:
 
-    evaluate -> [discover_skills] -> [organize_skills] -> plan -> generate -> deduplicate -> train -> evaluate ...
-             \-> finalize (when a stop condition holds)
+    evaluate -> [discover_skills] -> [organize_skills] -> plan -> generate -> deduplicate -> review -> train -> evaluate ...
+             \-> finalize (when a stop condition holds)          (review pauses only when asked to, and may stop the run)
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from langgraph.runtime import Runtime
 
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
-from nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, train
+from nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, review, train
+from nodes.review import after_review
 
 
 def after_evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> str:
@@ -42,6 +43,7 @@ def build_graph(checkpointer: Any = None, **compile_options: Any):
     builder.add_node("plan", plan)
     builder.add_node("generate", generate)
     builder.add_node("deduplicate", deduplicate)
+    builder.add_node("review", review)
     builder.add_node("train", train)
     builder.add_node("finalize", finalize)
 
@@ -52,7 +54,8 @@ def build_graph(checkpointer: Any = None, **compile_options: Any):
     builder.add_edge("organize_skills", "plan")
     builder.add_edge("plan", "generate")
     builder.add_edge("generate", "deduplicate")
-    builder.add_edge("deduplicate", "train")
+    builder.add_edge("deduplicate", "review")
+    builder.add_conditional_edges("review", after_review, ["train", "finalize"])
     builder.add_edge("train", "evaluate")
     builder.add_edge("finalize", END)
     return builder.compile(checkpointer=checkpointer, name="teachgraph", **compile_options)

@@ -7,6 +7,7 @@ from nodes.finalize import finalize
 from nodes.generate import generate
 from nodes.organize_skills import organize_skills
 from nodes.plan import plan
+from nodes.review import review
 from nodes.train import train
 
-__all__ = ["deduplicate", "discover_skills", "evaluate", "finalize", "generate", "organize_skills", "plan", "train"]
+__all__ = ["deduplicate", "discover_skills", "evaluate", "finalize", "generate", "organize_skills", "plan", "review", "train"]

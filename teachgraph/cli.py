@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run_dir")
     resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("--answer", help="answer to a waiting review: approve, stop, or drop:ID,ID,...")
 
     base = sub.add_parser("base-student", help="build (or find) the cached base student and print its path")
     base.add_argument("--config")
@@ -115,7 +116,36 @@ def _prepare_run_dir(ctx, resuming: bool) -> dict[str, Any]:
     return stored
 
 
-def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False) -> dict[str, Any]:
+def parse_answer(text: str) -> dict[str, Any]:
+    """'approve', 'stop', or 'drop:ID,ID,...' -> the review node's resume value."""
+    text = text.strip()
+    if text in {"approve", "a", ""}:
+        return {"action": "approve"}
+    if text in {"stop", "s"}:
+        return {"action": "stop"}
+    if text.startswith(("drop:", "e:")):
+        return {"action": "edit", "drop_ids": [i.strip() for i in text.split(":", 1)[1].split(",") if i.strip()]}
+    raise RunError(f"a review answer is 'approve', 'stop' or 'drop:ID,ID,...', not {text!r}")
+
+
+def _review_answer(payload: dict[str, Any], answer: str | None, display) -> Any:
+    """A Command resuming the review pause: from --answer, or asked at the terminal; None if nobody can answer."""
+    from langgraph.types import Command
+
+    display.log(f"[bold]review of cycle {payload.get('cycle')}[/bold]: kept {payload.get('kept')} of "
+                f"{payload.get('generated')} generated; dropped {payload.get('dropped')}")
+    if payload.get("error"):
+        display.log(f"[red]{payload['error']}[/red]")
+    for ex in payload.get("sample", []):
+        display.log(f"  {ex['id']}  [{ex['skill']} / {ex['subskill']}]  {ex['prompt']!r} -> {ex['answer']!r}")
+    if answer is None:
+        if not sys.stdin or not sys.stdin.isatty():
+            return None
+        answer = input("approve [a], stop [s], or drop:ID,ID,... > ")
+    return Command(resume=parse_answer(answer))
+
+
+def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answer: str | None = None) -> dict[str, Any]:
     """Run (or continue) the graph for a run directory; returns the final state values."""
     from graph import build_graph
     from students import base_student_path
@@ -139,17 +169,28 @@ def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False) -> di
         return snapshot.values
     if resuming and not snapshot.next:
         raise RunError(f"{ctx.run_dir} has no checkpoint to resume from; start it with `teachgraph run --run-dir {ctx.run_dir}`.")
-    graph_input = None if snapshot.next else {"run_dir": str(ctx.run_dir)}
+    graph_input: Any = None if snapshot.next else {"run_dir": str(ctx.run_dir)}
     if snapshot.next:
         display.log(f"resuming {ctx.run_dir} at {', '.join(snapshot.next)} (cycle {snapshot.values.get('cycle', 0)})")
-    with display.live():
-        for mode, data in graph.stream(graph_input, config, context=ctx, stream_mode=["custom", "updates"],
-                                       durability="sync"):
-            if mode == "custom":
-                display.event(data)
-    values = graph.get_state(config).values
+        if snapshot.interrupts:
+            graph_input = _review_answer(snapshot.interrupts[0].value, answer, display)
+    while True:
+        with display.live():
+            for mode, data in graph.stream(graph_input, config, context=ctx, stream_mode=["custom", "updates"],
+                                           durability="sync"):
+                if mode == "custom":
+                    display.event(data)
+        snapshot = graph.get_state(config)
+        if not snapshot.interrupts:
+            break
+        graph_input = _review_answer(snapshot.interrupts[0].value, None, display)
+        if graph_input is None:
+            display.log(f"the run waits for review; answer with `teachgraph resume {ctx.run_dir} --answer approve` "
+                        "(or stop, or drop:ID,ID,...)")
+            return snapshot.values
+    values = snapshot.values
     display.table(values.get("history", []))
-    result = values.get("result", {})
+    result = values.get("result") or {}
     display.log(f"best cycle {result.get('best_cycle')}: validation {result.get('val_accuracy', 0):.1%}, "
                 f"test {result.get('test_accuracy', 0):.1%} (stopped: {values.get('stop_reason')}); summary: {paths.summary}")
     if result:
@@ -190,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             except Exception as error:  # noqa: BLE001 - a damaged file gets one clear line
                 raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error!r})") from None
-            execute(ctx, run_id, quiet=args.quiet, resuming=True)
+            execute(ctx, run_id, quiet=args.quiet, resuming=True, answer=args.answer)
         elif args.command == "base-student":
             from students import base_student_path
             from teachgraph.runs import domain_of

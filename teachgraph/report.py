@@ -384,6 +384,9 @@ def _run_markdown(run: RunData, images: dict[str, str], note: str | None, card_l
               "the drops by reason, and shows a sample.", ""]
 
     lines += ["## Skill tree", ""]
+    if not (run.skill_tree and run.skill_tree.get("skills")) and run.skills:
+        lines += ["This environment keeps no skill tree: these are the discovered skills and subskills with their "
+                  "last validation accuracies (no allocations).", ""]
     if "skill_tree" in images:
         lines += [f"![skill tree]({images['skill_tree']})", ""]
     forest = tree_of(run)

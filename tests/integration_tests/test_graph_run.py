@@ -17,7 +17,7 @@ from teachgraph.runs import RunPaths
 from .conftest import read_events, read_jsonl, tiny
 
 ENVIRONMENTS = ("skill-tree", "skill-list", "open-ended", "no-state")
-NODES = {"evaluate", "discover_skills", "organize_skills", "plan", "generate", "deduplicate", "train", "finalize"}
+NODES = {"evaluate", "discover_skills", "organize_skills", "plan", "generate", "deduplicate", "review", "train", "finalize"}
 PROVENANCE_KEYS = {"cycle", "skill", "subskill", "generator", "teacher_model", "prompt_hash"}
 
 
