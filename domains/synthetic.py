@@ -77,8 +77,8 @@ def _larger(rng, n):
 
 
 def _add_reversed(rng, code):
-    # the size encodes the digit pattern, not a length: 2 -> 2+1 digits, 3 -> 2+2, 4 -> 3+3
-    da, db = {2: (2, 1), 3: (2, 2), 4: (3, 3)}[code]
+    # the size encodes the digit pattern, not a length: 2 -> 1+1 digits, 3 -> 2+1, 4 -> 2+2
+    da, db = {2: (1, 1), 3: (2, 1), 4: (2, 2)}[code]
     a, b = _number(rng, da), _number(rng, db)
     return f"{a} {b}", str(a + b)[::-1]
 
@@ -101,7 +101,7 @@ SKILLS: tuple[Skill, ...] = (
     Skill("successor", "a number plus one", "succ", ("3 digits", "4 digits", "5 digits"), ((3, 3), (4, 4), (5, 5)), _successor),
     Skill("predecessor", "a number minus one", "pred", ("3 digits", "4 digits", "5 digits"), ((3, 3), (4, 4), (5, 5)), _predecessor),
     Skill("larger", "the larger of two numbers", "larger", ("2 digits", "3 digits", "4 digits"), ((2, 2), (3, 3), (4, 4)), _larger),
-    Skill("add_reversed", "the sum of two numbers, digits written least significant first", "add", ("2+1 digits", "2+2 digits", "3+3 digits"), ((2, 2), (3, 3), (4, 4)), _add_reversed),
+    Skill("add_reversed", "the sum of two numbers, digits written least significant first", "add", ("1+1 digits", "2+1 digits", "2+2 digits"), ((2, 2), (3, 3), (4, 4)), _add_reversed),
     Skill("parity", "whether a number is even or odd", "parity", ("3 digits", "5 digits", "7 digits"), ((3, 3), (5, 5), (7, 7)), _parity),
     Skill("length", "the number of letters in a word", "len", ("2-4 letters", "5-7 letters", "8-10 letters"), ((2, 4), (5, 7), (8, 10)), _length),
 )
@@ -204,7 +204,7 @@ class SyntheticDomain:
         if spec is None:
             return None
         parts = argument.split()
-        size = {"add_reversed": lambda: {(2, 1): 2, (2, 2): 3, (3, 3): 4}.get(tuple(len(p) for p in parts), 4)}.get(
+        size = {"add_reversed": lambda: {(1, 1): 2, (2, 1): 3, (2, 2): 4}.get(tuple(len(p) for p in parts), 4)}.get(
             spec.name, lambda: len(parts[0]) if parts else 0)()
         for i, (lo, hi) in enumerate(spec.sizes):
             if lo <= size <= hi:

@@ -236,7 +236,7 @@ def test_rollback_of_an_unknown_cycle_is_harmless(store):
 def test_large_batches_are_filtered_across_chunks(store):
     from domains import SyntheticDomain
 
-    data = SyntheticDomain(seed=0).generate("add_reversed", "3+3 digits", None, 1200, seed=0)
+    data = SyntheticDomain(seed=0).generate("add_reversed", "2+2 digits", None, 1200, seed=0)
     data = data + [dict(data[1100], prompt=data[1100]["prompt"].upper())]  # an exact dup in the last chunk
     kept, dropped = filt(store, data, dedup=0.0, decon=0.0)
     assert len(kept) == 1200
