@@ -26,6 +26,13 @@ def split_budget(budget: int, weights: Sequence[float]) -> list[int]:
     return counts
 
 
+def learnability(accuracy: float, floor: float = 0.25) -> float:
+    """Weight of a skill at this accuracy: its error x (accuracy + floor). Mastered skills get
+    nothing extra, skills the student is failing get the most, and a skill at 0% gets less than one
+    halfway there, whose next examples are the likeliest to pay off."""
+    return (1.0 - accuracy) * (accuracy + floor)
+
+
 def _request(skill, count, subskill=None, difficulty=None, exemplars=None) -> dict[str, Any]:
     return {"skill": skill, "subskill": subskill, "difficulty": difficulty, "count": count,
             "exemplars": list(exemplars or [])}
@@ -45,9 +52,9 @@ class OfflinePlanner:
         stats = obs["skills"]
         names = sorted(stats)
         reserved = min(int(self.min_skill_share * budget), budget // max(1, len(names)))
-        extra = split_budget(budget - reserved * len(names), [1.0 - stats[s]["accuracy"] for s in names])
+        extra = split_budget(budget - reserved * len(names), [learnability(stats[s]["accuracy"]) for s in names])
         return ([_request(s, reserved + e) for s, e in zip(names, extra)],
-                "a small share for every skill, the rest in proportion to its validation error")
+                "a small share for every skill, the rest by error, favouring skills being learned")
 
     def _skill_tree(self, obs, budget, rng):
         rows = obs["allocations"]  # [(skill, subskill, allocation, difficulty)]
