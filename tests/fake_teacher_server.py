@@ -13,9 +13,11 @@ as the teacher improves the student.
 
 Faults (each consumed by one chat request, in order; optionally only by requests of one role):
   invalid_json, schema (valid JSON, wrong shape), http_500, http_429, slow (sleeps `slow_s`, longer than
-  the client's timeout), truncated (half the content, finish_reason "length"), wrong_answer (a generator
-  batch whose first example has a wrong answer). "Connection refused" is the server stopped.
-POST /control {"faults": [...], "role": null, "slow_s": 3, "reject_json_schema": bool,
+  the client's timeout), truncated (half the content, finish_reason "length"), disconnect (the connection
+  is closed without an answer), wrong_answer (a generator batch whose first example has a wrong answer).
+  "Connection refused" is the server stopped. With "every": N, only every N-th chat request may take a
+  fault (so that each faulty answer is followed by a good one).
+POST /control {"faults": [...], "role": null, "every": 1, "slow_s": 3, "reject_json_schema": bool,
                "hold": {"role": "generator", "after": N} | null, "release": bool, "reset_stats": bool}
 Hold: requests of the role after the first N block until {"release": true}; then they get HTTP 503.
 """
@@ -38,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
 
-FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "wrong_answer")
+FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer")
 _MARKER = re.compile(r"\[teachgraph:(\w+)\]")
 _INPUT = re.compile(r"<input>\s*(.*?)\s*</input>", re.S)
 
@@ -153,6 +155,7 @@ class State:
         self.lock = threading.Lock()
         self.faults: list[str] = list(faults)
         self.fault_role: str | None = None
+        self.every = 1
         self.slow_s = 3.0
         self.hold: dict[str, Any] | None = None
         self.released = threading.Event()
@@ -167,8 +170,10 @@ class State:
         self.bodies: Counter = Counter()     # answered (HTTP 200, complete) per request-body hash
         self.seen_by_role: Counter = Counter()
 
-    def next_fault(self, role: str) -> str | None:
+    def next_fault(self, role: str, number: int) -> str | None:
         with self.lock:
+            if number % max(1, self.every):
+                return None
             if self.faults and (self.fault_role is None or self.fault_role == role):
                 if self.faults[0] == "wrong_answer" and role != "generator":
                     return None
@@ -250,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
                     return self._send(400, {"error": {"message": f"unknown faults {unknown}; known {FAULTS}"}})
                 state.faults = list(body["faults"])
                 state.fault_role = body.get("role")
-            for key in ("slow_s", "latency", "reject_json_schema"):
+            for key in ("slow_s", "latency", "reject_json_schema", "every"):
                 if key in body:
                     setattr(state, key, body[key])
             if "hold" in body:
@@ -258,6 +263,7 @@ class Handler(BaseHTTPRequestHandler):
                 state.released.clear()
             if body.get("release"):
                 state.released.set()
+                state.hold = None
         self._send(200, state.stats())
 
     def _chat(self, raw: bytes) -> None:
@@ -270,6 +276,7 @@ class Handler(BaseHTTPRequestHandler):
         body_hash = hashlib.sha256(raw).hexdigest()
         with state.lock:
             state.requests += 1
+            number = state.requests
             state.by_role[role] += 1
             state.seen_by_role[role] += 1
             seen = state.seen_by_role[role]
@@ -285,7 +292,18 @@ class Handler(BaseHTTPRequestHandler):
                                                           "this server", "type": "invalid_request_error"}}, None)
         if role not in ANSWERS:
             return self._reply(400, {"error": {"message": "no [teachgraph:<role>] marker in the system prompt"}}, None)
-        fault = state.next_fault(role)
+        fault = state.next_fault(role, number)
+        if fault == "disconnect":
+            import socket
+
+            self.close_connection = True
+            with state.lock:
+                state.by_status["disconnect"] += 1
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return None
         if fault in ("http_500", "http_429"):
             return self._reply(int(fault[-3:]), {"error": {"message": f"injected {fault}"}}, None)
         if fault == "slow":
@@ -351,6 +369,69 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
     return 0
+
+
+
+# -- for tests and benchmarks: the server as a subprocess --------------------------------------------
+class FakeTeacher:
+    """A fake teacher server running in its own process: `url` (OpenAI base URL), `control`, `stats`, `stop`."""
+
+    def __init__(self, *args: str, model: str = "fake-teacher", timeout: float = 20.0):
+        import subprocess
+        import tempfile
+
+        self.model = model
+        port_file = Path(tempfile.mkdtemp(prefix="fake-teacher-")) / "port"
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--port", "0", "--model", model,
+                                         "--port-file", str(port_file), *args],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the fake teacher did not start: {self.process.stderr.read() if self.process.stderr else ''}")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.url = self.base + "/v1"
+        while True:  # listening once /health answers
+            try:
+                self._get("/health")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _get(self, path: str) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, Any]:
+        return self._get("/stats")
+
+    def control(self, **body: Any) -> dict[str, Any]:
+        import urllib.request
+
+        request = urllib.request.Request(self.base + "/control", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                self.process.kill()
+
+    def __enter__(self) -> "FakeTeacher":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
 
 
 if __name__ == "__main__":
