@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -151,10 +152,15 @@ class ResponseCache:
             return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
 
+@lru_cache(maxsize=64)
+def schema_json(schema: type[BaseModel]) -> dict[str, Any]:
+    return schema.model_json_schema()
+
+
 def cache_key(model: str, messages: list[BaseMessage], schema: type[BaseModel], temperature: float,
               seed: int | None) -> str:
     return stable_hash({"model": model, "messages": [[m.type, m.content] for m in messages],
-                        "schema": schema.model_json_schema(), "temperature": temperature, "seed": seed}, 32)
+                        "schema": schema_json(schema), "temperature": temperature, "seed": seed}, 32)
 
 
 class TeacherClient:
@@ -201,7 +207,7 @@ class TeacherClient:
         if self.json_mode_only:
             return {"type": "json_object"}
         return {"type": "json_schema",
-                "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": False}}
+                "json_schema": {"name": schema.__name__, "schema": schema_json(schema), "strict": False}}
 
     def _send(self, conversation: list[BaseMessage], schema: type[BaseModel]) -> tuple[str, bool]:
         """One answer (content, truncated), with retries on transient errors and the json_mode fallback."""
@@ -211,7 +217,7 @@ class TeacherClient:
             if self.json_mode_only:  # the schema goes into the prompt instead
                 system = conversation[0]
                 messages = [SystemMessage(content=str(system.content)
-                                          + prompts.json_mode_instructions(schema.model_json_schema())),
+                                          + prompts.json_mode_instructions(schema_json(schema))),
                             *conversation[1:]]
             self.count(requests=1)
             try:

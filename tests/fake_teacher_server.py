@@ -203,6 +203,7 @@ def _completion(model: str, content: str, prompt_tokens: int, finish_reason: str
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "FakeTeacher/1.0"
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stall)
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: Any) -> None:  # quiet
