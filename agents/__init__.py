@@ -1,11 +1,11 @@
-"""The teacher: four agent roles behind small interfaces, and the offline (rule-based) team.
-
-LLM implementations (served by SGLang) drop in behind the same protocols.
+"""The teacher: four agent roles behind small interfaces; the offline (rule-based) team, and the LLM
+team served by SGLang (`agents.llm`), chosen by the context field `teacher`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from domains.base import Domain, Example
@@ -33,6 +33,9 @@ class DataGenerator(Protocol):
     def generate(self, request: dict[str, Any], cycle: int, seed: int,
                  skills: dict[str, Any] | None = None) -> list[Example]: ...
 
+    def generate_many(self, requests: list[dict[str, Any]], cycle: int, seed: int,
+                      skills: dict[str, Any] | None = None, progress: Any = None) -> list[Example]: ...
+
 
 @dataclass
 class Teacher:
@@ -40,6 +43,16 @@ class Teacher:
     organizer: SkillOrganizer
     planner: Planner
     generator: DataGenerator
+    client: Any = None  # the LLM team's server client (None offline)
+
+    def usage(self) -> dict[str, Any]:
+        """Teacher calls and tokens spent by this team so far (empty for the offline team)."""
+        return self.client.usage() if self.client is not None else {}
+
+
+def teacher_dir(ctx: Any) -> Path:
+    """Where the LLM teacher keeps its response cache and skill labels inside a run directory."""
+    return Path(ctx.run_dir) / "teacher"
 
 
 def build_teacher(ctx: Any, domain: Domain) -> Teacher:
@@ -49,6 +62,17 @@ def build_teacher(ctx: Any, domain: Domain) -> Teacher:
     from agents.organizer import HandwrittenOrganizer
     from agents.planner import OfflinePlanner
 
+    if getattr(ctx, "teacher", "offline") == "llm":
+        from agents.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer
+        from agents.llm_client import TeacherClient
+
+        client = TeacherClient(ctx, teacher_dir(ctx) / "cache.sqlite")
+        return Teacher(discoverer=LLMSkillDiscoverer(client, teacher_dir(ctx) / "labels.json"),
+                       organizer=LLMOrganizer(client, domain, max_subskills=ctx.max_subskills,
+                                              fallback_policy=ctx.organizer_policy),
+                       planner=LLMPlanner(client, domain, ctx.min_skill_share),
+                       generator=LLMGenerator(client, domain, batch_size=ctx.teacher_batch_size),
+                       client=client)
     discoverer = (ClusterSkillDiscoverer(ctx.num_clusters) if ctx.skill_discovery == "cluster"
                   else GoldSkillDiscoverer())
     return Teacher(discoverer=discoverer,

@@ -20,6 +20,15 @@ class ProgramGenerator:
     def __init__(self, domain: Domain):
         self.domain = domain
 
+    def generate_many(self, requests: list[dict[str, Any]], cycle: int, seed: int,
+                      skills: dict[str, Any] | None = None, progress=None) -> list[Example]:
+        out: list[Example] = []
+        for i, request in enumerate(requests):
+            out += self.generate(request, cycle, seed, skills)
+            if progress:
+                progress(i + 1, len(requests))
+        return out
+
     def generate(self, request: dict[str, Any], cycle: int, seed: int,
                  skills: dict[str, Any] | None = None) -> list[Example]:
         """Examples for one plan request. A request for a discovered skill (or an open-ended request)

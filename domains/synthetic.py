@@ -117,6 +117,13 @@ class SyntheticDomain:
     name = "synthetic"
     default_max_new_tokens = 6
     base_skills = BASE_SKILLS
+    # what an LLM teacher is told about the task (agents.prompts puts it into every agent's prompt)
+    teacher_brief = (
+        "The student is a tiny character-level model that answers short prompts. Each prompt is a keyword "
+        "followed by its argument, and the answer is one short token: 'max 4821' -> '8' (largest digit), "
+        "'min 4821' -> '1', 'last abcd' -> 'd', 'first abcd' -> 'a', 'succ 199' -> '200', 'pred 200' -> '199', "
+        "'larger 12 34' -> '34', 'add 12 34' -> '64' (the sum written least significant digit first), "
+        "'parity 123' -> 'odd', 'len abcd' -> '4'. Words use only the letters a-l. Answers are checked exactly.")
 
     def __init__(self, seed: int = 0, val_per_subskill: int = 20, test_per_subskill: int = 20,
                  skills: list[str] | None = None):

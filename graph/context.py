@@ -40,7 +40,19 @@ class TeachContext(BaseModel):
     patience: int | None = Field(None, ge=1, description="Stop after this many cycles without improvement.")
 
     # -- teacher ----------------------------------------------------------------------------
-    teacher: Literal["offline"] = Field("offline", description="Which teacher agents run.")
+    teacher: Literal["offline", "llm"] = Field("offline", description="Which teacher agents run: the offline programs, "
+                                               "or LLM agents served by an OpenAI-compatible server (SGLang).")
+    teacher_url: str | None = Field(None, description="LLM teacher: the server's OpenAI base URL, e.g. http://127.0.0.1:30000/v1.")
+    teacher_model: str | None = Field(None, description="LLM teacher: the served model name.")
+    teacher_api_key: str = Field("EMPTY", description="LLM teacher: API key (SGLang ignores it).")
+    teacher_temperature: float = Field(0.0, ge=0, le=2, description="LLM teacher: sampling temperature of every call.")
+    teacher_seed: int = Field(0, description="LLM teacher: sampling seed of every call.")
+    teacher_timeout_s: float = Field(120.0, gt=0, le=3600, description="LLM teacher: timeout of one request.")
+    teacher_max_retries: int = Field(4, ge=0, le=20, description="LLM teacher: retries of a request on 429/5xx/timeouts.")
+    teacher_concurrency: int = Field(16, ge=1, le=512, description="LLM teacher: requests in flight at once.")
+    teacher_batch_size: int = Field(25, ge=1, le=500, description="LLM teacher: most examples one generator request asks for.")
+    max_teacher_tokens: int | None = Field(None, ge=1, description="Stop the run at the next cycle boundary once the teacher "
+                                                                  "has used this many prompt+completion tokens.")
     skill_discovery: Literal["gold", "cluster"] = Field("gold", description="Skills from domain labels, or by clustering validation prompts.")
     num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")
@@ -85,13 +97,20 @@ class TeachContext(BaseModel):
             raise ValueError(f"domain: unknown domain {self.domain!r}; allowed: {sorted(DOMAINS)}")
         if self.budget < self.cycles:
             raise ValueError(f"budget: {self.budget} examples cannot feed {self.cycles} cycles (need at least one per cycle)")
+        if self.teacher == "llm":
+            for field in ("teacher_url", "teacher_model"):
+                if not getattr(self, field):
+                    raise ValueError(f"{field}: required when teacher is 'llm' (e.g. --teacher-url "
+                                     "http://127.0.0.1:30000/v1 --teacher-model NAME)")
         if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
             raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
         return self
 
     def fingerprint(self) -> dict[str, Any]:
-        """The fields that define a run's results (where it is written does not)."""
-        return self.model_dump(exclude={"run_dir", "threads", "device"})
+        """The fields that define a run's results (where it is written, and where and how fast the
+        teacher is served, do not)."""
+        return self.model_dump(exclude={"run_dir", "threads", "device", "teacher_url", "teacher_api_key",
+                                        "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency"})
 
 
 def _explain(error: ValidationError) -> str:

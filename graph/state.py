@@ -19,5 +19,6 @@ class TeachState(TypedDict, total=False):
     history: list[dict[str, Any]]    # one record per evaluated cycle (cycle 0 is the base student)
     budget_used: int                 # generated examples so far
     train_examples_total: int        # accepted examples so far
-    stop_reason: str | None          # why the loop ended: max_cycles, budget, target_accuracy, no_improvement
+    teacher_usage: dict[str, Any]    # LLM teacher: calls, tokens, retries, repairs, fallbacks so far, by node
+    stop_reason: str | None          # why the loop ended: max_cycles, budget, target_accuracy, no_improvement, teacher_tokens
     result: dict[str, Any]           # best cycle, its test accuracy, and the summary file

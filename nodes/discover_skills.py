@@ -11,7 +11,7 @@ from agents import build_teacher
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from teachgraph.io import write_json_atomic
-from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds
+from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
 def discover_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
@@ -19,12 +19,13 @@ def discover_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[s
     started = time.perf_counter()
     domain = domain_of(ctx)
     emit({"type": "stage", "node": "discover_skills", "cycle": state["cycle"], "message": f"discovering skills ({ctx.skill_discovery})"})
-    found = build_teacher(ctx, domain).discoverer.discover(domain, domain.load_split("val"),
-                                                           derive_seed(ctx.seed, "discover", state["cycle"]))
+    teacher = build_teacher(ctx, domain)
+    found = teacher.discoverer.discover(domain, domain.load_split("val"), derive_seed(ctx.seed, "discover", state["cycle"]))
     path = RunPaths.of(state["run_dir"]).skills
     write_json_atomic(path, found)
     log_event(state["run_dir"], "discover_skills", state["cycle"], skills=len(found["skills"]))
+    stats = with_stage_seconds(state.get("cycle_stats"), "discover_skills", time.perf_counter() - started)
     return {
         "skills": {"method": found["method"], "cycle": state["cycle"], "skills": found["skills"], "path": str(path)},
-        "cycle_stats": with_stage_seconds(state.get("cycle_stats"), "discover_skills", time.perf_counter() - started),
+        **with_teacher_usage(state, stats, "discover_skills", teacher.usage()),
     }

@@ -12,7 +12,7 @@ from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from students import base_student_path, student_from_context
 from teachgraph.io import write_jsonl_atomic
-from teachgraph.runs import RunPaths, domain_of, emit, log_event
+from teachgraph.runs import RunPaths, domain_of, emit, log_event, teacher_tokens
 
 
 def score_split(ctx: TeachContext, student_path: str, split: str) -> list[dict[str, Any]]:
@@ -26,13 +26,15 @@ def score_split(ctx: TeachContext, student_path: str, split: str) -> list[dict[s
             for e, p in zip(examples, predictions)]
 
 
-def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: int) -> str | None:
+def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: int, tokens_used: int = 0) -> str | None:
     cycle = history[-1]["cycle"]
     best = max(history, key=lambda r: r["val_accuracy"])  # max() keeps the earliest of equals
     if cycle >= ctx.cycles:
         return "max_cycles"
     if budget_used >= ctx.budget:
         return "budget"
+    if ctx.max_teacher_tokens is not None and tokens_used >= ctx.max_teacher_tokens:
+        return "teacher_tokens"  # checked here, at a cycle boundary, so the run ends with a checkpointed state
     if ctx.target_accuracy is not None and history[-1]["val_accuracy"] >= ctx.target_accuracy:
         return "target_accuracy"
     if ctx.patience is not None and cycle - best["cycle"] >= ctx.patience:
@@ -67,12 +69,13 @@ def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
         "train_examples_total": state.get("train_examples_total", 0),
         "train": stats.get("train", {}),
         "organizer": stats.get("organizer", {}),
+        "teacher": stats.get("teacher", {}),
         "seconds": seconds,
         "student_path": student_path,
         "eval_path": str(paths.eval_val(cycle)),
     }
     history = [r for r in state.get("history", []) if r["cycle"] != cycle] + [record]
-    reason = stop_reason(ctx, history, state.get("budget_used", 0))
+    reason = stop_reason(ctx, history, state.get("budget_used", 0), teacher_tokens(state.get("teacher_usage")))
     log_event(run_dir, "evaluate", cycle, val_accuracy=record["val_accuracy"])
     emit({"type": "cycle", "record": record, "stop_reason": reason})
     return {

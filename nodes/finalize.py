@@ -13,7 +13,48 @@ from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from nodes.evaluate import score_split
 from teachgraph.io import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
-from teachgraph.runs import RunPaths, emit, log_event
+from teachgraph.runs import RunPaths, add_usage, emit, log_event, teacher_tokens
+
+
+def teacher_summary(ctx: TeachContext, state: TeachState) -> dict[str, Any]:
+    """The teacher section of summary.json: who taught, and (LLM) calls, tokens, retries, repairs and
+    fallbacks in total, by node and by cycle, and what the response cache holds."""
+    if ctx.teacher != "llm":
+        return {"kind": ctx.teacher, "model": "offline"}
+    by_node = state.get("teacher_usage") or {}
+    totals: dict[str, Any] = {}
+    for usage in by_node.values():
+        totals = add_usage(totals, usage)
+    section: dict[str, Any] = {
+        "kind": "llm", "model": ctx.teacher_model, "url": ctx.teacher_url,
+        "temperature": ctx.teacher_temperature, "seed": ctx.teacher_seed,
+        "max_teacher_tokens": ctx.max_teacher_tokens,
+        "total_tokens": teacher_tokens(by_node),
+        "totals": totals,
+        "by_node": by_node,
+        "by_cycle": [{"cycle": r["cycle"], "total_tokens": teacher_tokens(r.get("teacher")),
+                      **{k: v for k, v in _sum(r.get("teacher")).items()}} for r in state["history"]],
+    }
+    from agents import teacher_dir
+
+    cache = teacher_dir(ctx) / "cache.sqlite"
+    if cache.exists():
+        import sqlite3
+
+        with sqlite3.connect(str(cache)) as conn:
+            rows = conn.execute("SELECT role, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens) FROM responses "
+                                "GROUP BY role").fetchall()
+        section["cache"] = {"path": str(cache), "entries": sum(r[1] for r in rows),
+                            "by_role": {r[0]: {"entries": r[1], "prompt_tokens": r[2] or 0, "completion_tokens": r[3] or 0}
+                                        for r in rows}}
+    return section
+
+
+def _sum(by_node: dict[str, Any] | None) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for usage in (by_node or {}).values():
+        total = add_usage(total, usage)
+    return total
 
 
 def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], test_accuracy: float,
@@ -34,6 +75,7 @@ def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], te
         "stop_reason": state.get("stop_reason"),
         "budget_used": state.get("budget_used", 0),
         "train_examples_total": state.get("train_examples_total", 0),
+        "teacher": teacher_summary(ctx, state),
         "per_example": {
             "evaluations": [r["eval_path"] for r in history] + [str(paths.test_eval)],
             "accepted": [str(paths.accepted(r["cycle"])) for r in history if paths.accepted(r["cycle"]).exists()],

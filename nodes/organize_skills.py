@@ -12,7 +12,7 @@ from agents.observations import skill_stats
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from teachgraph.io import read_json, read_jsonl, write_json_atomic
-from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds
+from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
 def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
@@ -25,17 +25,15 @@ def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[s
 
     forest = skill_tree.sync_skills(state.get("skill_tree") or skill_tree.new_forest(list(skills)), list(skills))
     forest = skill_tree.observe(forest, stats, cycle)
-    organizer = build_teacher(ctx, domain_of(ctx)).organizer
-    forest, actions, invalid = organizer.organize(forest, {s: v["subskills"] for s, v in skills.items()}, cycle,
+    teacher = build_teacher(ctx, domain_of(ctx))
+    forest, actions, invalid = teacher.organizer.organize(forest, {s: v["subskills"] for s, v in skills.items()}, cycle,
                                                   ctx.subskill_cap, ctx.skill_cap)
     write_json_atomic(RunPaths.of(state["run_dir"]).skill_tree, forest)  # the latest forest, for people and reports
     explored = sum(a["type"] == "explore" for a in actions)
     emit({"type": "stage", "node": "organize_skills", "cycle": cycle,
           "message": f"{explored} explore, {len(actions) - explored} exploit, {invalid} invalid"})
     log_event(state["run_dir"], "organize_skills", cycle, explore=explored, invalid=invalid)
-    return {
-        "skill_tree": forest,
-        "cycle_stats": with_stage_seconds(state.get("cycle_stats"), "organize_skills", time.perf_counter() - started,
-                                          organizer={"explore": explored, "exploit": len(actions) - explored,
-                                                     "invalid_actions": invalid, "actions": actions}),
-    }
+    stats = with_stage_seconds(state.get("cycle_stats"), "organize_skills", time.perf_counter() - started,
+                               organizer={"explore": explored, "exploit": len(actions) - explored,
+                                          "invalid_actions": invalid, "actions": actions})
+    return {"skill_tree": forest, **with_teacher_usage(state, stats, "organize_skills", teacher.usage())}

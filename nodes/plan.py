@@ -13,7 +13,7 @@ from domains.base import DIFFICULTIES
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from teachgraph.io import read_json, read_jsonl, write_json_atomic
-from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds
+from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
 def cycle_budget(ctx: TeachContext, state: TeachState) -> int:
@@ -60,7 +60,8 @@ def plan(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     update: dict[str, Any] = {
         "plan": {"cycle": target, "budget": budget, "requests": new_plan["requests"], "notes": new_plan["notes"],
                  "path": str(path)},
-        "cycle_stats": with_stage_seconds(state.get("cycle_stats"), "plan", time.perf_counter() - started),
+        **with_teacher_usage(state, with_stage_seconds(state.get("cycle_stats"), "plan", time.perf_counter() - started),
+                             "plan", teacher.usage()),
     }
     if ctx.environment == "skill-tree":
         update["skill_tree"] = skill_tree.record_planned(state["skill_tree"], new_plan["requests"])

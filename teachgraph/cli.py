@@ -1,4 +1,4 @@
-"""`teachgraph` command line: run, resume, report, build the base student, print the graph."""
+"""`teachgraph` command line: run, resume, report, build the base student, print the graph, serve an LLM teacher."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="YAML or JSON file with the same fields as graph.context.TeachContext")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="any other configuration field, e.g. --set finetune=lora (repeatable)")
+    run.add_argument("--teacher-url", help="LLM teacher: OpenAI-compatible base URL (e.g. http://127.0.0.1:30000/v1); "
+                                           "sets teacher=llm")
+    run.add_argument("--teacher-model", help="LLM teacher: the served model name; sets teacher=llm")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
@@ -46,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write report.md, a data card and plots for finished runs")
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     report.add_argument("--out", help="output folder (default RUN_DIR/report; for several runs COMMON_PARENT/report-compare)")
+
+    serve = sub.add_parser("serve-teacher", help="launch an SGLang server for the LLM teacher and print its base URL")
+    serve.add_argument("--model-path", required=True, help="local path or Hugging Face id of the teacher model")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=30000)
+    serve.add_argument("--tp", type=int, default=1, help="tensor-parallel size")
+    serve.add_argument("--dp", type=int, default=1, help="data-parallel size")
+    serve.add_argument("--mem-fraction-static", type=float, help="GPU memory fraction for weights and KV cache")
+    serve.add_argument("--served-model-name", help="the model name clients use (default: --model-path)")
+    serve.add_argument("--wait", type=float, default=900, help="seconds to wait for the server to become healthy")
+    serve.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                       help="everything after --extra goes to sglang.launch_server unchanged")
 
     show = sub.add_parser("graph", help="print the graph")
     show.add_argument("--mermaid", action="store_true", help="as a Mermaid diagram (the default)")
@@ -67,15 +82,32 @@ def _context_from_args(args: argparse.Namespace):
             raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         values[key.strip()] = _parse_value(value)
-    for field in ("environment", "domain", "cycles", "budget", "seed"):
+    for field in ("environment", "domain", "cycles", "budget", "seed", "teacher_url", "teacher_model"):
         if getattr(args, field, None) is not None:
             values[field] = getattr(args, field)
+    if getattr(args, "teacher_url", None) or getattr(args, "teacher_model", None):
+        values["teacher"] = "llm"
     ctx = make_context(values)
     if getattr(args, "run_dir", None):
         ctx = ctx.model_copy(update={"run_dir": args.run_dir})
     elif "run_dir" not in values:
         ctx = ctx.model_copy(update={"run_dir": f"runs/{ctx.environment}-s{ctx.seed}"})
     return ctx
+
+
+def check_teacher(ctx) -> None:
+    """Before any work: an LLM teacher's server must answer (GET {url}/models), else a RunError naming the URL."""
+    if getattr(ctx, "teacher", "offline") != "llm":
+        return
+    from agents.llm_client import TeacherUnavailable, check_reachable
+
+    try:
+        served = check_reachable(ctx.teacher_url, ctx.teacher_api_key, timeout=min(10.0, ctx.teacher_timeout_s))
+    except TeacherUnavailable as error:
+        raise RunError(str(error)) from None
+    if served and ctx.teacher_model not in served:
+        print(f"warning: {ctx.teacher_url} serves {served}, not {ctx.teacher_model!r}; requests may fail",
+              file=sys.stderr)
 
 
 def _open_checkpointer(path: Path):
@@ -213,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["run", *(argv or [])])
             ctx = _context_from_args(args)
+            check_teacher(ctx)
             stored = _prepare_run_dir(ctx, resuming=False)
             execute(ctx, stored["run_id"], quiet=args.quiet)
         elif args.command == "resume":
@@ -231,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             except Exception as error:  # noqa: BLE001 - a damaged file gets one clear line
                 raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error!r})") from None
+            check_teacher(ctx)
             execute(ctx, run_id, quiet=args.quiet, resuming=True, answer=args.answer)
         elif args.command == "base-student":
             from students import base_student_path
@@ -247,6 +281,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise RunError(str(error)) from None
             except OSError as error:
                 raise RunError(f"the report could not be written: {error}") from None
+        elif args.command == "serve-teacher":
+            from teachgraph.serve import ServeError, serve_teacher
+
+            try:
+                return serve_teacher(args)
+            except ServeError as error:
+                raise RunError(str(error)) from None
         elif args.command == "graph":
             from graph import graph
 

@@ -117,6 +117,34 @@ def with_stage_seconds(cycle_stats: dict[str, Any] | None, stage: str, seconds: 
     return stats
 
 
+def add_usage(total: dict[str, Any] | None, usage: dict[str, Any]) -> dict[str, Any]:
+    """Teacher counters summed key by key (nested dicts, such as errors by kind, too)."""
+    out = dict(total or {})
+    for key, value in usage.items():
+        if isinstance(value, dict):
+            out[key] = add_usage(out.get(key), value)
+        elif isinstance(value, (int, float)):
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+def teacher_tokens(usage_by_node: dict[str, Any] | None) -> int:
+    return sum(int(u.get("prompt_tokens", 0)) + int(u.get("completion_tokens", 0)) for u in (usage_by_node or {}).values())
+
+
+def with_teacher_usage(state: dict[str, Any], cycle_stats: dict[str, Any], node: str,
+                       usage: dict[str, Any]) -> dict[str, Any]:
+    """State updates of a node that called the teacher: its usage in the cycle's stats
+    (cycle_stats["teacher"][node]) and in the run's running totals (teacher_usage[node])."""
+    if not usage:
+        return {"cycle_stats": cycle_stats}
+    teacher = dict(cycle_stats.get("teacher") or {})
+    teacher[node] = add_usage(teacher.get(node), usage)
+    totals = dict(state.get("teacher_usage") or {})
+    totals[node] = add_usage(totals.get(node), usage)
+    return {"cycle_stats": dict(cycle_stats, teacher=teacher), "teacher_usage": totals}
+
+
 def derive_seed(seed: int, *parts: Any) -> int:
     from domains.base import stable_hash
 

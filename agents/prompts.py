@@ -1,0 +1,95 @@
+"""Prompt templates of the LLM teacher agents: one template per agent, for every domain.
+
+What is domain-specific (what the task is, what a good example looks like) comes from the domain
+(`domain.teacher_brief`, its skill descriptions and example prompts), never from copies of these
+templates. Every system prompt starts with a marker `[teachgraph:<role>]` naming the agent's role
+(servers and logs can tell the calls apart), and every user prompt carries its data as JSON between
+<input> and </input>.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+ROLES = ("skill_label", "skill_group", "skill_map", "organizer", "planner", "generator")
+
+
+def marker(role: str) -> str:
+    return f"[teachgraph:{role}]"
+
+
+def domain_brief(domain: Any) -> str:
+    """The domain's own description of its task for a teacher (a generic one when it has none)."""
+    brief = getattr(domain, "teacher_brief", None)
+    if brief:
+        return str(brief)
+    return (f"Task domain {getattr(domain, 'name', 'unknown')}: each example is a prompt and its short, "
+            "exactly checkable answer.")
+
+
+_SYSTEM = {
+    "skill_label": (
+        "You are the metacognitive skill-discovery agent of a teacher that writes training data for a small "
+        "student model.\n{brief}\n"
+        "For every example in the input, name the single skill a student needs to answer it, as a short "
+        "snake_case name (2-4 words), and give a one-sentence reason. Use the same name for examples that need "
+        "the same skill. Answer with JSON: {{\"labels\": [{{\"id\", \"skill\", \"reason\"}}]}}, one label per "
+        "input example, ids copied exactly."),
+    "skill_group": (
+        "You are the metacognitive skill-discovery agent of a teacher that writes training data for a small "
+        "student model.\n{brief}\n"
+        "Group the skill labels in the input into mutually exclusive categories (every label in exactly one "
+        "category; at most {max_categories} categories). For each category give a snake_case name, a one-line "
+        "description, its labels, and 2-4 graded subskills, easiest first. Answer with JSON: "
+        "{{\"categories\": [{{\"name\", \"description\", \"labels\", \"subskills\"}}]}}."),
+    "skill_map": (
+        "You are the metacognitive skill-discovery agent of a teacher that writes training data for a small "
+        "student model.\n{brief}\n"
+        "Assign every example in the input to exactly one of the given categories (use the category names "
+        "exactly). Answer with JSON: {{\"assignments\": [{{\"id\", \"category\"}}]}}."),
+    "organizer": (
+        "You are the skill-tree organizer of a teacher that writes training data for a small student model.\n"
+        "{brief}\n"
+        "You manage one skill's tree of subskills. Each cycle you take one action: 'explore' adds new subskills "
+        "(at most {room} more; each with the number of examples to write for it), or 'exploit' changes the "
+        "allocations of existing subskills (allocation_kind 'set' gives new values, 'delta' changes; 0 prunes). "
+        "The history shows each past action and its reward (the change in the skill's validation accuracy). "
+        "Spend data where the student fails and is still learning. Answer with JSON matching the schema."),
+    "planner": (
+        "You are the planner of a teacher that writes training data for a small student model.\n{brief}\n"
+        "Write this cycle's data-generation plan: a list of requests (skill, subskill, difficulty, count, "
+        "exemplars) whose counts add up to exactly {budget}. Give more data to skills with low accuracy, keep "
+        "a little for every skill, and use the sample errors as exemplars. Answer with JSON: "
+        "{{\"requests\": [...], \"notes\": \"...\"}}."),
+    "generator": (
+        "You are the data generator of a teacher that writes training data for a small student model.\n"
+        "{brief}\n"
+        "Write exactly {count} new, distinct, CORRECT training examples for the requested skill (and subskill "
+        "and difficulty, when given), in the same format as the exemplars. Every answer must be exactly right. "
+        "Do not repeat any prompt listed under avoid. Answer with JSON: "
+        "{{\"examples\": [{{\"prompt\", \"answer\"}}]}}."),
+}
+
+
+def messages(role: str, domain: Any, data: dict[str, Any], **fields: Any) -> list[BaseMessage]:
+    """The [system, user] messages of one agent call."""
+    system = marker(role) + "\n" + _SYSTEM[role].format(brief=domain_brief(domain), **fields)
+    user = "<input>\n" + json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n</input>"
+    return [SystemMessage(content=system), HumanMessage(content=user)]
+
+
+def json_mode_instructions(schema: dict[str, Any]) -> str:
+    """Appended to the system prompt when the server has no json_schema mode (json_object only)."""
+    return ("\nReply with one JSON object only, no prose, valid against this JSON schema:\n"
+            + json.dumps(schema, ensure_ascii=False, sort_keys=True))
+
+
+def repair_messages(original: list[BaseMessage], bad_output: str, problem: str) -> list[BaseMessage]:
+    """Ask again after an answer that was not valid JSON for the schema, showing what was wrong."""
+    return [*original, AIMessage(content=bad_output[:4000]),
+            HumanMessage(content=f"[teachgraph:repair] Your answer could not be used: {problem[:1000]}\n"
+                                 "Reply again with the complete answer as one valid JSON object that matches "
+                                 "the schema exactly, and nothing else.")]

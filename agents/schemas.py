@@ -1,0 +1,94 @@
+"""Typed response schemas of the LLM teacher agents (sent as `response_format` json_schema, and used
+to validate what comes back). Kept free of dict-valued fields so that strict structured-output
+servers accept them; every name/value pair is a list of small objects instead.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- skill discovery ---------------------------------------------------------------------------
+class SkillLabel(_Schema):
+    id: str = Field(description="The example's id, copied from the input.")
+    skill: str = Field(description="A short snake_case name of the one skill the example needs.")
+    reason: str = Field("", description="Why, in one short sentence.")
+
+
+class SkillLabels(_Schema):
+    labels: list[SkillLabel]
+
+
+class SkillCategory(_Schema):
+    name: str = Field(description="A short snake_case category name.")
+    description: str = Field("", description="One line: what the category's examples ask for.")
+    labels: list[str] = Field(description="The skill labels that belong to this category.")
+    subskills: list[str] = Field(default_factory=list, description="2-4 graded subskills, easiest first.")
+
+
+class SkillCategories(_Schema):
+    categories: list[SkillCategory]
+
+
+class CategoryAssignment(_Schema):
+    id: str
+    category: str
+
+
+class CategoryAssignments(_Schema):
+    assignments: list[CategoryAssignment]
+
+
+# -- skill-tree organizer ----------------------------------------------------------------------
+class NewSubskill(_Schema):
+    name: str
+    data: int = Field(ge=0, description="Examples to generate for the new subskill this cycle.")
+
+
+class AllocationValue(_Schema):
+    subskill: str
+    value: int = Field(description="The new allocation (kind 'set') or the change to it (kind 'delta').")
+
+
+class OrganizerAction(_Schema):
+    action: Literal["explore", "exploit"]
+    new_subskills: list[NewSubskill] = Field(default_factory=list, description="explore only")
+    allocation_kind: Literal["set", "delta"] = "set"
+    allocations: list[AllocationValue] = Field(default_factory=list, description="exploit only")
+    rationale: str = ""
+
+
+# -- planner -----------------------------------------------------------------------------------
+class PlanRequest(_Schema):
+    skill: str | None = None
+    subskill: str | None = None
+    difficulty: Literal["easy", "medium", "hard"] | None = None
+    count: int = Field(ge=0)
+    exemplars: list[str] = Field(default_factory=list)
+
+
+class PlanResponse(_Schema):
+    requests: list[PlanRequest]
+    notes: str = ""
+
+
+# -- data generator ----------------------------------------------------------------------------
+class GeneratedExample(_Schema):
+    prompt: str
+    answer: str
+
+
+class GeneratedBatch(_Schema):
+    examples: list[GeneratedExample]
+
+
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "skill_label": SkillLabels, "skill_group": SkillCategories, "skill_map": CategoryAssignments,
+    "organizer": OrganizerAction, "planner": PlanResponse, "generator": GeneratedBatch,
+}

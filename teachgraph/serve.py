@@ -1,0 +1,90 @@
+"""`teachgraph serve-teacher`: launch `python -m sglang.launch_server`, wait until it is healthy,
+print the base URL for `teachgraph run --teacher-url`, and stop the server cleanly on exit."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class ServeError(RuntimeError):
+    pass
+
+
+def sglang_command(args: Any) -> list[str]:
+    cmd = [sys.executable, "-m", "sglang.launch_server", "--model-path", args.model_path, "--host", args.host,
+           "--port", str(args.port), "--tp-size", str(args.tp), "--dp-size", str(args.dp)]
+    if args.mem_fraction_static is not None:
+        cmd += ["--mem-fraction-static", str(args.mem_fraction_static)]
+    if args.served_model_name:
+        cmd += ["--served-model-name", args.served_model_name]
+    return cmd + list(args.extra or [])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen, grace: float = 30.0) -> None:
+    """SIGINT to the server's process group (SGLang shuts its workers down), then SIGTERM, then SIGKILL."""
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def serve_teacher(args: Any) -> int:
+    if importlib.util.find_spec("sglang") is None:
+        raise ServeError(f"sglang is not installed in this Python ({sys.executable}). Install it on a GPU machine "
+                         "with `pip install 'teachgraph[sglang]'`, or serve the teacher elsewhere and pass its URL "
+                         "to `teachgraph run --teacher-url URL --teacher-model NAME`.")
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    health = f"http://{host}:{args.port}/health"
+    if _healthy(health):
+        raise ServeError(f"something already answers on {health}; choose another --port")
+    # the server's own output goes to stderr: stdout carries only the base URL, for scripts
+    process = subprocess.Popen(sglang_command(args), start_new_session=True, stdout=sys.stderr)
+
+    def on_term(signum, frame):  # noqa: ARG001 - a terminated teachgraph stops its server too
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        deadline = time.monotonic() + args.wait
+        while not _healthy(health):
+            if process.poll() is not None:
+                raise ServeError(f"sglang.launch_server exited with code {process.returncode} before it was healthy "
+                                 "(see its output above)")
+            if time.monotonic() > deadline:
+                raise ServeError(f"the SGLang server was not healthy at {health} after {args.wait:.0f} s")
+            time.sleep(1.0)
+        model = args.served_model_name or args.model_path
+        base_url = f"http://{host}:{args.port}/v1"
+        print(base_url, flush=True)
+        print(f"teacher ready: teachgraph run --teacher-url {base_url} --teacher-model {model}  (Ctrl-C stops the "
+              "server)", file=sys.stderr, flush=True)
+        code = process.wait()
+        return 0 if code in (0, -signal.SIGINT) else 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(process)

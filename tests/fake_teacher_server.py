@@ -1,0 +1,439 @@
+"""A simulated teacher server for tests: a real HTTP server speaking OpenAI chat completions.
+
+    python tests/fake_teacher_server.py --port 0 --model fake-teacher [--latency 0.05]
+        [--reject-json-schema] [--faults invalid_json,http_500,...] [--port-file PATH]
+
+Routes: POST /v1/chat/completions (response_format json_schema / json_object, usage counts),
+GET /v1/models, GET /health, GET /stats (request counts), POST /control (fault injection).
+
+It recognises the calling agent from the `[teachgraph:<role>]` marker of the system prompt, reads the
+JSON between <input> and </input> of the last user message, and answers with schema-valid content;
+for the synthetic domain its examples are CORRECT (computed with domains.synthetic), so a run with it
+as the teacher improves the student.
+
+Faults (each consumed by one chat request, in order; optionally only by requests of one role):
+  invalid_json, schema (valid JSON, wrong shape), http_500, http_429, slow (sleeps `slow_s`, longer than
+  the client's timeout), truncated (half the content, finish_reason "length"), disconnect (the connection
+  is closed without an answer), wrong_answer (a generator batch whose first example has a wrong answer).
+  "Connection refused" is the server stopped. With "every": N, only every N-th chat request may take a
+  fault (so that each faulty answer is followed by a good one).
+POST /control {"faults": [...], "role": null, "every": 1, "slow_s": 3, "reject_json_schema": bool,
+               "hold": {"role": "generator", "after": N} | null, "release": bool, "reset_stats": bool}
+Hold: requests of the role after the first N block until {"release": true}; then they get HTTP 503.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
+
+FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer")
+_MARKER = re.compile(r"\[teachgraph:(\w+)\]")
+_INPUT = re.compile(r"<input>\s*(.*?)\s*</input>", re.S)
+
+
+def _domain_skill(name: str | None, exemplars: list[str]) -> tuple[str | None, str | None]:
+    """The synthetic (skill, subskill) a request means: by name, else from its exemplar prompts."""
+    domain = SyntheticDomain()
+    if name in BY_NAME:
+        return name, None
+    for prompt in exemplars:
+        inferred = domain.infer_skill(prompt)
+        if inferred:
+            return inferred
+    if name:
+        for keyword, spec in BY_KEYWORD.items():
+            if keyword in name.split("_") or spec.name in name:
+                return spec.name, None
+    return None, None
+
+
+# -- the agents' answers ---------------------------------------------------------------------------
+def answer_skill_label(data: dict[str, Any]) -> dict[str, Any]:
+    domain = SyntheticDomain()
+    labels = []
+    for ex in data["examples"]:
+        inferred = domain.infer_skill(ex["prompt"])
+        labels.append({"id": ex["id"], "skill": inferred[0] if inferred else "unknown",
+                       "reason": f"the prompt starts with {ex['prompt'].split(' ')[0]!r}"})
+    return {"labels": labels}
+
+
+def answer_skill_group(data: dict[str, Any]) -> dict[str, Any]:
+    categories = []
+    for label in data["labels"]:
+        spec = BY_NAME.get(label)
+        categories.append({"name": label, "description": spec.description if spec else label, "labels": [label],
+                           "subskills": list(spec.subskills) if spec else ["short", "long"]})
+    return {"categories": categories}
+
+
+def answer_skill_map(data: dict[str, Any]) -> dict[str, Any]:
+    domain = SyntheticDomain()
+    names = [c["name"] for c in data["categories"]]
+    out = []
+    for ex in data["examples"]:
+        inferred = domain.infer_skill(ex["prompt"])
+        out.append({"id": ex["id"], "category": inferred[0] if inferred and inferred[0] in names else names[0]})
+    return {"assignments": out}
+
+
+def answer_organizer(data: dict[str, Any]) -> dict[str, Any]:
+    tree = data["tree"]
+    fresh = [c for c in data["candidates"] if c not in tree["subskills"]][: data["room"]]
+    unit = data["unit"]
+    if fresh:
+        return {"action": "explore", "new_subskills": [{"name": n, "data": unit} for n in fresh],
+                "rationale": "fill the tree first"}
+    allocations = []
+    for name, sub in tree["subskills"].items():
+        accuracy = sub.get("accuracy")
+        error = 1.0 - (accuracy if accuracy is not None else (tree.get("accuracy") or 0.0))
+        allocations.append({"subskill": name, "value": max(1, round(unit * (0.1 + error)))})
+    return {"action": "exploit", "allocation_kind": "set", "allocations": allocations,
+            "rationale": "more data where the student fails"}
+
+
+def answer_planner(data: dict[str, Any]) -> dict[str, Any]:
+    budget = data["budget"]
+    if data.get("allocations"):
+        rows = data["allocations"]
+        total = sum(r["allocation"] for r in rows) or 1
+        # floor only: the counts fall a little short of the budget, which the planner must repair
+        return {"requests": [{"skill": r["skill"], "subskill": r["subskill"], "difficulty": r.get("difficulty"),
+                              "count": budget * r["allocation"] // total} for r in rows],
+                "notes": "the tree's allocations"}
+    if data.get("errors") is not None:
+        errors = data["errors"][:20]
+        return {"requests": [{"count": budget // max(1, len(errors)), "exemplars": [e["question"]]} for e in errors],
+                "notes": "like each error"}
+    skills = data["skills"]
+    weights = {s["skill"]: 0.1 + 1.0 - (s.get("accuracy") if s.get("accuracy") is not None else 0.5) for s in skills}
+    total = sum(weights.values()) or 1.0
+    return {"requests": [{"skill": s, "count": int(budget * w / total)} for s, w in weights.items()],
+            "notes": "by error"}
+
+
+def answer_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:
+    skill, subskill = _domain_skill(data.get("skill"), data.get("exemplars") or [])
+    if skill is None:
+        return {"examples": []}
+    spec = BY_NAME[skill]
+    if data.get("subskill") in spec.subskills:
+        subskill = data["subskill"]
+    avoid = set(data.get("avoid") or [])
+    count = int(data["count"])
+    made = SyntheticDomain().generate(skill, subskill, data.get("difficulty"), count + len(avoid),
+                                      seed=int(data.get("seed", 0)))
+    examples = [{"prompt": e["prompt"], "answer": e["answer"]} for e in made if e["prompt"] not in avoid][:count]
+    if wrong and examples:
+        examples[0]["answer"] = examples[0]["answer"] + "9"
+    return {"examples": examples}
+
+
+ANSWERS = {"skill_label": answer_skill_label, "skill_group": answer_skill_group, "skill_map": answer_skill_map,
+           "organizer": answer_organizer, "planner": answer_planner, "generator": answer_generator}
+
+
+# -- the server ------------------------------------------------------------------------------------
+class State:
+    def __init__(self, model: str, latency: float, reject_json_schema: bool, faults: list[str]):
+        self.model, self.latency, self.reject_json_schema = model, latency, reject_json_schema
+        self.lock = threading.Lock()
+        self.faults: list[str] = list(faults)
+        self.fault_role: str | None = None
+        self.every = 1
+        self.slow_s = 3.0
+        self.hold: dict[str, Any] | None = None
+        self.released = threading.Event()
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.by_role: Counter = Counter()
+        self.answered_by_role: Counter = Counter()
+        self.by_status: Counter = Counter()
+        self.faults_served: Counter = Counter()
+        self.bodies: Counter = Counter()     # answered (HTTP 200, complete) per request-body hash
+        self.seen_by_role: Counter = Counter()
+
+    def next_fault(self, role: str, number: int) -> str | None:
+        with self.lock:
+            if number % max(1, self.every):
+                return None
+            if self.faults and (self.fault_role is None or self.fault_role == role):
+                if self.faults[0] == "wrong_answer" and role != "generator":
+                    return None
+                fault = self.faults.pop(0)
+                self.faults_served[fault] += 1
+                return fault
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {"requests": self.requests, "by_role": dict(self.by_role), "answered_by_role": dict(self.answered_by_role),
+                    "by_status": {str(k): v for k, v in self.by_status.items()},
+                    "faults_served": dict(self.faults_served), "faults_pending": list(self.faults),
+                    "answered": sum(self.bodies.values()), "distinct_answered": len(self.bodies),
+                    "repeated_answered": sum(1 for v in self.bodies.values() if v > 1),
+                    "held": self.hold is not None and not self.released.is_set()}
+
+
+def _completion(model: str, content: str, prompt_tokens: int, finish_reason: str = "stop") -> dict[str, Any]:
+    return {"id": f"chatcmpl-{hashlib.md5(content.encode()).hexdigest()[:12]}", "object": "chat.completion",
+            "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason,
+                         "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": max(1, len(content) // 4),
+                      "total_tokens": prompt_tokens + max(1, len(content) // 4)}}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "FakeTeacher/1.0"
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stall)
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    @property
+    def state(self) -> State:
+        return self.server.state  # type: ignore[attr-defined]
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path in ("/health", "/v1/health"):
+            self._send(200, {"status": "ok"})
+        elif self.path in ("/v1/models", "/models"):
+            self._send(200, {"object": "list", "data": [{"id": self.state.model, "object": "model", "owned_by": "fake"}]})
+        elif self.path == "/stats":
+            self._send(200, self.state.stats())
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self._body()
+        if self.path == "/control":
+            self._control(json.loads(raw or b"{}"))
+        elif self.path in ("/v1/chat/completions", "/chat/completions"):
+            self._chat(raw)
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def _control(self, body: dict[str, Any]) -> None:
+        state = self.state
+        with state.lock:
+            if body.get("reset_stats"):
+                state.reset()
+            if "faults" in body:
+                unknown = sorted(set(body["faults"]) - set(FAULTS))
+                if unknown:
+                    return self._send(400, {"error": {"message": f"unknown faults {unknown}; known {FAULTS}"}})
+                state.faults = list(body["faults"])
+                state.fault_role = body.get("role")
+            for key in ("slow_s", "latency", "reject_json_schema", "every"):
+                if key in body:
+                    setattr(state, key, body[key])
+            if "hold" in body:
+                state.hold = body["hold"]
+                state.released.clear()
+            if body.get("release"):
+                state.released.set()
+                state.hold = None
+        self._send(200, state.stats())
+
+    def _chat(self, raw: bytes) -> None:
+        state = self.state
+        request = json.loads(raw)
+        messages = request.get("messages", [])
+        system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
+        match = _MARKER.search(system)
+        role = match.group(1) if match else "unknown"
+        body_hash = hashlib.sha256(raw).hexdigest()
+        with state.lock:
+            state.requests += 1
+            number = state.requests
+            state.by_role[role] += 1
+            state.seen_by_role[role] += 1
+            seen = state.seen_by_role[role]
+            hold = state.hold
+        if hold and hold.get("role") in (None, role) and seen > int(hold.get("after", 0)):
+            state.released.wait()
+            return self._reply(503, {"error": {"message": "held and released"}}, None)
+        if state.latency:
+            time.sleep(state.latency)
+        fmt = (request.get("response_format") or {}).get("type")
+        if fmt == "json_schema" and state.reject_json_schema:
+            return self._reply(400, {"error": {"message": "response_format of type 'json_schema' is not supported by "
+                                                          "this server", "type": "invalid_request_error"}}, None)
+        if role not in ANSWERS:
+            return self._reply(400, {"error": {"message": "no [teachgraph:<role>] marker in the system prompt"}}, None)
+        fault = state.next_fault(role, number)
+        if fault == "disconnect":
+            import socket
+
+            self.close_connection = True
+            with state.lock:
+                state.by_status["disconnect"] += 1
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return None
+        if fault in ("http_500", "http_429"):
+            return self._reply(int(fault[-3:]), {"error": {"message": f"injected {fault}"}}, None)
+        if fault == "slow":
+            time.sleep(state.slow_s)
+        users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
+        found = _INPUT.search(users[0] if users else "")
+        try:
+            data = json.loads(found.group(1)) if found else {}
+            answer = ANSWERS[role](data, wrong=True) if fault == "wrong_answer" else ANSWERS[role](data)
+        except Exception as error:  # noqa: BLE001 - a bad request is the client's problem: say what
+            return self._reply(400, {"error": {"message": f"fake teacher could not read the input: {error!r}"}}, None)
+        content = json.dumps(answer)
+        finish = "stop"
+        if fault == "invalid_json":
+            content = "Sure! Here is the JSON you asked for: {" + content[:40]
+        elif fault == "schema":
+            content = json.dumps({"unexpected": "shape", "items": [1, 2, 3]})
+        elif fault == "truncated":
+            content, finish = content[: len(content) // 2], "length"
+        prompt_tokens = max(1, sum(len(m.get("content") or "") for m in messages) // 4)
+        self._reply(200, _completion(state.model, content, prompt_tokens, finish), body_hash if fault is None else None,
+                    role)
+
+    def _reply(self, status: int, body: dict[str, Any], answered_hash: str | None, role: str = "unknown") -> None:
+        state = self.state
+        try:
+            self._send(status, body)
+        except (BrokenPipeError, ConnectionResetError):
+            status = -1
+        with state.lock:
+            state.by_status[status] += 1
+            if status == 200 and answered_hash:
+                state.bodies[answered_hash] += 1
+                state.answered_by_role[role] += 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--model", default="fake-teacher")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every chat request")
+    parser.add_argument("--reject-json-schema", action="store_true", help="answer json_schema requests with HTTP 400")
+    parser.add_argument("--faults", default="", help="comma-separated faults for the next requests")
+    parser.add_argument("--port-file", help="write the bound port here once listening")
+    args = parser.parse_args(argv)
+    faults = [f for f in args.faults.split(",") if f]
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        parser.error(f"unknown faults {unknown}; known: {', '.join(FAULTS)}")
+    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 128
+    server.state = State(args.model, args.latency, args.reject_json_schema, faults)  # type: ignore[attr-defined]
+    port = server.server_address[1]
+    if args.port_file:
+        Path(args.port_file).write_text(str(port), encoding="utf-8")
+    print(f"fake teacher listening on http://{args.host}:{port}/v1", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+
+# -- for tests and benchmarks: the server as a subprocess --------------------------------------------
+class FakeTeacher:
+    """A fake teacher server running in its own process: `url` (OpenAI base URL), `control`, `stats`, `stop`."""
+
+    def __init__(self, *args: str, model: str = "fake-teacher", timeout: float = 20.0):
+        import subprocess
+        import tempfile
+
+        self.model = model
+        port_file = Path(tempfile.mkdtemp(prefix="fake-teacher-")) / "port"
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--port", "0", "--model", model,
+                                         "--port-file", str(port_file), *args],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the fake teacher did not start: {self.process.stderr.read() if self.process.stderr else ''}")
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.url = self.base + "/v1"
+        while True:  # listening once /health answers
+            try:
+                self._get("/health")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _get(self, path: str) -> dict[str, Any]:
+        import urllib.request
+
+        with urllib.request.urlopen(self.base + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, Any]:
+        return self._get("/stats")
+
+    def control(self, **body: Any) -> dict[str, Any]:
+        import urllib.request
+
+        request = urllib.request.Request(self.base + "/control", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                self.process.kill()
+
+    def __enter__(self) -> "FakeTeacher":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""LLM teacher pieces without a server: schemas and JSON repair, plan normalisation, organizer actions
+and fallbacks, discovery fallbacks, generator top-ups/truncation, the client's cache and retries."""
+
+from __future__ import annotations
+
+import socket
+from collections import Counter
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from agents import prompts
+from agents.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer, normalize_plan, to_action
+from agents.llm_client import TeacherCallFailed, TeacherClient, cache_key, parse_json
+from agents.schemas import GeneratedBatch, OrganizerAction, PlanResponse, SkillLabels
+from domains import get_domain
+from graph.context import ConfigError, make_context
+
+
+class StubClient:
+    """Answers each role with a function of (messages, call number); counts like TeacherClient."""
+
+    model = "stub-model"
+
+    def __init__(self, **answers):
+        self.answers, self.counts, self.asked = answers, Counter(), Counter()
+
+    def ask(self, role, messages, schema):
+        self.asked[role] += 1
+        answer = self.answers[role]
+        value = answer(messages, self.asked[role]) if callable(answer) else answer
+        if isinstance(value, Exception):
+            raise value
+        return schema.model_validate(value)
+
+    def count(self, **amounts):
+        self.counts.update(amounts)
+
+    def map(self, fn, items):
+        return [fn(i) for i in items]
+
+
+def _input(messages) -> dict[str, Any]:
+    import json
+
+    text = messages[-1].content
+    return json.loads(text.split("<input>")[1].split("</input>")[0])
+
+
+# -- context ----------------------------------------------------------------------------------------------
+def test_llm_teacher_needs_url_and_model():
+    with pytest.raises(ConfigError, match="teacher_url"):
+        make_context(teacher="llm", teacher_model="m")
+    with pytest.raises(ConfigError, match="teacher_model"):
+        make_context(teacher="llm", teacher_url="http://x/v1")
+    ctx = make_context(teacher="llm", teacher_url="http://x/v1", teacher_model="m")
+    assert ctx.teacher_api_key == "EMPTY" and ctx.teacher_temperature == 0.0 and ctx.max_teacher_tokens is None
+    assert make_context().teacher == "offline"
+    assert "teacher_url" not in ctx.fingerprint() and "teacher_model" in ctx.fingerprint()
+
+
+# -- parsing and repair ---------------------------------------------------------------------------------------
+def test_parse_json_tolerates_fences_and_prose():
+    assert parse_json('```json\n{"examples": [{"prompt": "a", "answer": "b"}]}\n```', GeneratedBatch).examples[0].answer == "b"
+    assert parse_json('Here you go: {"examples": []} hope it helps', GeneratedBatch).examples == []
+    with pytest.raises(ValueError):
+        parse_json("no json at all", GeneratedBatch)
+    with pytest.raises(ValidationError):
+        parse_json('{"examples": [{"prompt": "a"}]}', GeneratedBatch)
+
+
+def test_prompts_carry_marker_brief_and_input():
+    domain = get_domain("synthetic")
+    messages = prompts.messages("generator", domain, {"skill": "min_digit", "count": 3}, count=3)
+    assert messages[0].content.startswith("[teachgraph:generator]")
+    assert domain.teacher_brief in messages[0].content
+    assert _input(messages) == {"count": 3, "skill": "min_digit"}
+    repair = prompts.repair_messages(messages, "{bad", "not JSON")
+    assert len(repair) == 4 and "[teachgraph:repair]" in repair[-1].content
+
+
+class FakeLLM:
+    """Stands in for ChatOpenAI: returns scripted contents (or raises scripted errors)."""
+
+    def __init__(self, outputs):
+        self.outputs, self.calls = list(outputs), []
+
+    def invoke(self, messages, response_format=None):
+        from langchain_core.messages import AIMessage
+
+        self.calls.append((messages, response_format))
+        out = self.outputs.pop(0)
+        if isinstance(out, Exception):
+            raise out
+        return AIMessage(content=out, usage_metadata={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15})
+
+
+def _ctx(tmp_path, **kw):
+    return make_context(teacher="llm", teacher_url="http://127.0.0.1:9/v1", teacher_model="m",
+                        run_dir=str(tmp_path), **kw)
+
+
+def test_client_repairs_bad_json_and_caches_the_answer(tmp_path):
+    good = '{"examples": [{"prompt": "min 12", "answer": "1"}]}'
+    llm = FakeLLM(["not json", '{"wrong": 1}', good])
+    client = TeacherClient(_ctx(tmp_path), tmp_path / "cache.sqlite", llm=llm)
+    messages = prompts.messages("generator", get_domain("synthetic"), {"count": 1}, count=1)
+    assert client.ask("generator", messages, GeneratedBatch).examples[0].prompt == "min 12"
+    usage = client.usage()
+    assert usage["repairs"] == 2 and usage["requests"] == 3 and usage["errors"] == {"invalid_json": 1, "schema": 1}
+    assert usage["prompt_tokens"] == 30 and usage["completion_tokens"] == 15
+    assert llm.calls[0][1]["type"] == "json_schema" and llm.calls[0][1]["json_schema"]["name"] == "GeneratedBatch"
+    # a second client on the same cache (a resumed run) pays nothing for the same call
+    again = TeacherClient(_ctx(tmp_path), tmp_path / "cache.sqlite", llm=FakeLLM([]))
+    assert again.ask("generator", messages, GeneratedBatch).examples[0].answer == "1"
+    assert again.usage()["cache_hits"] == 1 and again.usage()["requests"] == 0
+
+
+def test_cache_key_covers_model_messages_schema_temperature_seed():
+    messages = prompts.messages("planner", get_domain("synthetic"), {"budget": 1}, budget=1)
+    base = cache_key("m", messages, PlanResponse, 0.0, 0)
+    assert base == cache_key("m", list(messages), PlanResponse, 0.0, 0)
+    assert len({base, cache_key("m2", messages, PlanResponse, 0.0, 0), cache_key("m", messages[:1], PlanResponse, 0.0, 0),
+                cache_key("m", messages, GeneratedBatch, 0.0, 0), cache_key("m", messages, PlanResponse, 0.7, 0),
+                cache_key("m", messages, PlanResponse, 0.0, 1)}) == 6
+
+
+def test_client_gives_up_after_repairs_and_on_refused_connections(tmp_path):
+    client = TeacherClient(_ctx(tmp_path), None, llm=FakeLLM(["x", "y", "z"]))
+    with pytest.raises(TeacherCallFailed):
+        client.ask("planner", prompts.messages("planner", get_domain("synthetic"), {}, budget=1), PlanResponse)
+    assert client.usage()["failures"] == 1 and client.usage()["repairs"] == 2
+    with socket.socket() as s:  # a port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = make_context(teacher="llm", teacher_url=f"http://127.0.0.1:{port}/v1", teacher_model="m",
+                       teacher_max_retries=2, run_dir=str(tmp_path))
+    real = TeacherClient(ctx, None)
+    import agents.llm_client as llm_client
+
+    llm_client.BACKOFF_BASE_S, saved = 0.01, llm_client.BACKOFF_BASE_S
+    try:
+        with pytest.raises(TeacherCallFailed, match="connection"):
+            real.ask("planner", prompts.messages("planner", get_domain("synthetic"), {}, budget=1), PlanResponse)
+    finally:
+        llm_client.BACKOFF_BASE_S = saved
+    assert real.usage()["retries"] == 2 and real.usage()["errors"] == {"connection": 3}
+
+
+# -- planner -------------------------------------------------------------------------------------------------
+def test_normalize_plan_repairs_counts_and_drops_unknown_skills():
+    requests = [{"skill": "a", "count": 10}, {"skill": "b", "count": 5}, {"skill": "zzz", "count": 50},
+                {"skill": "a", "count": 5}]
+    rows, repairs = normalize_plan(requests, 100, "skill-list", {"a", "b"})
+    assert sum(r["count"] for r in rows) == 100
+    assert {r["skill"]: r["count"] for r in rows} == {"a": 75, "b": 25}  # 15 : 5
+    assert any("unknown skill" in r for r in repairs) and any("merged" in r for r in repairs)
+    rows, _ = normalize_plan([{"skill": "a", "count": 0}, {"skill": "b", "count": 0}], 7, "skill-list", {"a", "b"})
+    assert sum(r["count"] for r in rows) == 7
+    rows, _ = normalize_plan([{"exemplars": ["min 1"], "count": 3}, {"count": 9}], 10, "open-ended", None)
+    assert rows == [{"skill": None, "subskill": None, "difficulty": None, "count": 10, "exemplars": ["min 1"]}]
+
+
+def test_llm_planner_falls_back_on_the_offline_planner():
+    obs = {"skills": {"a": {"accuracy": 0.5, "n": 4}, "b": {"accuracy": 1.0, "n": 4}}}
+    client = StubClient(planner={"requests": [{"skill": "nope", "count": 5}]})
+    plan = LLMPlanner(client, get_domain("synthetic")).plan("skill-list", obs, 50, seed=0)
+    assert plan["source"] == "offline-fallback" and sum(r["count"] for r in plan["requests"]) == 50
+    assert client.counts["fallbacks"] == 1
+    client = StubClient(planner={"requests": [{"skill": "a", "count": 3}, {"skill": "b", "count": 1}], "notes": "n"})
+    plan = LLMPlanner(client, get_domain("synthetic")).plan("skill-list", obs, 50, seed=0)
+    assert plan["source"] == "llm" and [r["count"] for r in plan["requests"]] == [38, 12]
+    assert set(plan["requests"][0]) == {"skill", "subskill", "difficulty", "count", "exemplars"}
+
+
+# -- organizer ----------------------------------------------------------------------------------------------
+def _forest():
+    from agents import skill_tree
+
+    forest = skill_tree.new_forest(["s"])
+    return skill_tree.apply_action(forest, "s", {"type": "explore", "subskills": ["x", "y"], "allocation": 100}, 0,
+                                   2000, 4000, 3)
+
+
+def test_to_action_turns_deltas_into_values():
+    tree = _forest()["skills"]["s"]
+    action = to_action(OrganizerAction(action="exploit", allocation_kind="delta",
+                                       allocations=[{"subskill": "x", "value": -40}]), tree)
+    assert action == {"type": "exploit", "allocations": {"x": 60}}
+    action = to_action(OrganizerAction(action="explore", new_subskills=[{"name": "z", "data": 50},
+                                                                        {"name": "w", "data": 150}]), tree)
+    assert action == {"type": "explore", "subskills": ["z", "w"], "allocation": 100}
+
+
+def test_invalid_organizer_action_is_replaced_by_the_handwritten_policy():
+    client = StubClient(organizer={"action": "exploit", "allocations": [{"subskill": "ghost", "value": 5}]})
+    organizer = LLMOrganizer(client, get_domain("synthetic"), max_subskills=3)
+    forest, actions, invalid = organizer.organize(_forest(), {"s": ["x", "y", "z"]}, 1, 2000, 4000)
+    assert invalid == 1 and client.counts["invalid_actions"] == 1 and client.counts["fallbacks"] == 1
+    assert actions[0]["source"] == "handwritten" and actions[0]["type"] == "explore"  # z fills the tree
+    assert "z" in forest["skills"]["s"]["subskills"]
+    client = StubClient(organizer={"action": "exploit", "allocations": [{"subskill": "x", "value": 7}]})
+    forest, actions, invalid = LLMOrganizer(client, get_domain("synthetic")).organize(_forest(), {"s": []}, 1, 2000, 4000)
+    assert invalid == 0 and forest["skills"]["s"]["subskills"]["x"]["allocation"] == 7 and actions[0]["source"] == "llm"
+
+
+# -- discovery ------------------------------------------------------------------------------------------------
+def test_discovery_labels_groups_maps_and_falls_back(tmp_path):
+    domain = get_domain("synthetic", val_per_subskill=1, test_per_subskill=1, skills=["min_digit", "parity"])
+    examples = domain.load_split("val")
+
+    def labels(messages, n):
+        return {"labels": [{"id": e["id"], "skill": e["prompt"].split()[0] + " skill", "reason": "r"}
+                           for e in _input(messages)["examples"]]}
+
+    def mapping(messages, n):  # leaves the parity examples unmapped, twice
+        return {"assignments": [{"id": e["id"], "category": "minimum"} for e in _input(messages)["examples"]
+                                if e["prompt"].startswith("min")]}
+
+    client = StubClient(skill_label=labels, skill_map=mapping,
+                        skill_group={"categories": [{"name": "minimum", "labels": ["min_skill", "parity_skill"],
+                                                     "subskills": ["short", "long"]},
+                                                    {"name": "parity", "labels": ["parity_skill"]}]})
+    discoverer = LLMSkillDiscoverer(client, tmp_path / "labels.json")
+    found = discoverer.discover(domain, examples, seed=0)
+    # mutually exclusive: parity_skill stays in the first category that claims it; "parity" is then empty
+    assert set(found["skills"]) == {"minimum"} and set(found["assignment"]) == {e["id"] for e in examples}
+    assert found["stats"]["unmapped"] == 3 and client.counts["fallbacks"] == 3
+    assert found["skills"]["minimum"]["subskills"] == ["short", "long"]
+    # labels are kept in the run directory: a second discovery does not ask for them again
+    asked = client.asked["skill_label"]
+    LLMSkillDiscoverer(client, tmp_path / "labels.json").discover(domain, examples, seed=0)
+    assert client.asked["skill_label"] == asked
+
+
+# -- generator -------------------------------------------------------------------------------------------------
+def test_generator_tops_up_short_batches_truncates_long_ones_and_records_provenance():
+    domain = get_domain("synthetic")
+
+    def batch(messages, n):
+        data = _input(messages)
+        made = domain.generate("min_digit", None, None, 40, seed=n)
+        made = [e for e in made if e["prompt"] not in data["avoid"]]
+        size = 2 if n == 1 else 30  # the first answer is short, the top-up too long
+        return {"examples": [{"prompt": e["prompt"], "answer": e["answer"]} for e in made[:size]]}
+
+    client = StubClient(generator=batch)
+    generator = LLMGenerator(client, domain, batch_size=10)
+    out = generator.generate_many([{"skill": "min_digit", "subskill": "4 digits", "count": 10, "difficulty": None,
+                                    "exemplars": []}], cycle=3, seed=1)
+    assert len(out) == 10 and len({e["prompt"] for e in out}) == 10
+    assert client.counts["topups"] == 1 and client.counts["truncated_batches"] == 1
+    prov = out[0]["provenance"]
+    assert prov["teacher_model"] == "stub-model" and prov["generator"] == "llm" and prov["cycle"] == 3
+    assert {"skill", "subskill", "prompt_hash", "seed"} <= set(prov)
+    assert all(domain.verify(e) is None for e in out)
+
+
+def test_generator_splits_requests_into_batches_and_survives_failed_calls():
+    domain = get_domain("synthetic")
+
+    def batch(messages, n):  # the second batch's call fails (after the client's own retries and repairs)
+        data = _input(messages)
+        if data["count"] == 4 and n == 2:
+            return TeacherCallFailed("down")
+        return {"examples": [{"prompt": f"min {1000 + n * 50 + i}", "answer": "0"} for i in range(data["count"])]}
+
+    client = StubClient(generator=batch)
+    out = LLMGenerator(client, domain, batch_size=4).generate_many([{"skill": "min_digit", "count": 10}], cycle=1, seed=0)
+    assert client.asked["generator"] == 3  # batches of 4, 4 and 2
+    assert len(out) == 6 and client.counts["fallbacks"] == 1 and client.counts["short_batches"] == 1
