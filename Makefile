@@ -29,7 +29,7 @@ test: setup
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
 
 bench: setup
-	$(PY) -m benchmarks.run $(ARGS)
+	$(PY) benchmarks/teacher_throughput.py $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

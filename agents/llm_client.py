@@ -174,7 +174,7 @@ class TeacherClient:
         if llm is None:
             from langchain_openai import ChatOpenAI
 
-            llm = ChatOpenAI(base_url=ctx.teacher_url, model=ctx.teacher_model, api_key=ctx.teacher_api_key,
+            llm = ChatOpenAI(base_url=ctx.teacher_url, model=ctx.teacher_model, api_key=ctx.api_key(),
                              temperature=ctx.teacher_temperature, seed=ctx.teacher_seed,
                              timeout=ctx.teacher_timeout_s, max_retries=0)  # retries are ours, and counted
         self.llm = llm

@@ -8,6 +8,7 @@ with the field named.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ class TeachContext(BaseModel):
 
     # -- when to stop -----------------------------------------------------------------------
     cycles: int = Field(5, ge=1, le=1000, description="Training cycles after the base evaluation.")
-    budget: int = Field(12000, ge=1, description="Total generated examples for the whole run.")
+    budget: int = Field(8000, ge=1, description="Total generated examples for the whole run.")
     target_accuracy: float | None = Field(None, gt=0, le=1, description="Stop once validation accuracy reaches it.")
     patience: int | None = Field(None, ge=1, description="Stop after this many cycles without improvement.")
 
@@ -44,7 +45,8 @@ class TeachContext(BaseModel):
                                                "or LLM agents served by an OpenAI-compatible server (SGLang).")
     teacher_url: str | None = Field(None, description="LLM teacher: the server's OpenAI base URL, e.g. http://127.0.0.1:30000/v1.")
     teacher_model: str | None = Field(None, description="LLM teacher: the served model name.")
-    teacher_api_key: str = Field("EMPTY", description="LLM teacher: API key (SGLang ignores it).")
+    teacher_api_key: str = Field("EMPTY", description="LLM teacher: API key (SGLang ignores it). Never written to "
+                                 "disk; a key can also come from $TEACHGRAPH_TEACHER_API_KEY.")
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="LLM teacher: sampling temperature of every call.")
     teacher_seed: int = Field(0, description="LLM teacher: sampling seed of every call.")
     teacher_timeout_s: float = Field(120.0, gt=0, le=3600, description="LLM teacher: timeout of one request.")
@@ -82,7 +84,7 @@ class TeachContext(BaseModel):
     train_mode: Literal["replay", "retrain"] = Field(
         "replay", description="replay: continue from the last cycle with replayed old data; retrain: from the base on all data.")
     replay_fraction: float = Field(0.5, ge=0, le=4, description="Replayed old examples per new example (replay mode).")
-    epochs: float = Field(2.0, gt=0, le=100)
+    epochs: float = Field(4.0, gt=0, le=100)
     batch_size: int = Field(64, ge=1, le=4096)
     learning_rate: float = Field(2e-3, gt=0, le=1)
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Answer length limit (None: the domain's).")
@@ -105,6 +107,13 @@ class TeachContext(BaseModel):
         if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
             raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
         return self
+
+    def public_dump(self) -> dict[str, Any]:
+        """The configuration as written to config.json and summary.json: everything but the API key."""
+        return self.model_dump(exclude={"teacher_api_key"})
+
+    def api_key(self) -> str:
+        return os.environ.get("TEACHGRAPH_TEACHER_API_KEY") or self.teacher_api_key
 
     def fingerprint(self) -> dict[str, Any]:
         """The fields that define a run's results (where it is written, and where and how fast the

@@ -63,7 +63,7 @@ def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], te
     history = state["history"]
     cycles = [{k: v for k, v in r.items() if k not in {"student_path", "eval_path"}} for r in history]
     return {
-        "config": ctx.model_dump(),
+        "config": ctx.public_dump(),
         "environment": ctx.environment,
         "seed": ctx.seed,
         "cycles": cycles,

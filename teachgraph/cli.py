@@ -102,7 +102,7 @@ def check_teacher(ctx) -> None:
     from agents.llm_client import TeacherUnavailable, check_reachable
 
     try:
-        served = check_reachable(ctx.teacher_url, ctx.teacher_api_key, timeout=min(10.0, ctx.teacher_timeout_s))
+        served = check_reachable(ctx.teacher_url, ctx.api_key(), timeout=min(10.0, ctx.teacher_timeout_s))
     except TeacherUnavailable as error:
         raise RunError(str(error)) from None
     if served and ctx.teacher_model not in served:
@@ -143,7 +143,7 @@ def _prepare_run_dir(ctx, resuming: bool) -> dict[str, Any]:
                            f"{', '.join(diff)}). Use another --run-dir, or `teachgraph resume {ctx.run_dir}`.")
         return stored
     paths.root.mkdir(parents=True, exist_ok=True)
-    stored = {"run_id": f"{ctx.environment}-s{ctx.seed}-{os.urandom(4).hex()}", "config": ctx.model_dump()}
+    stored = {"run_id": f"{ctx.environment}-s{ctx.seed}-{os.urandom(4).hex()}", "config": ctx.public_dump()}
     write_json_atomic(paths.config, stored)
     return stored
 

@@ -1,8 +1,10 @@
-"""Deduplication and decontamination in a persistent Chroma collection.
+"""Deduplication and decontamination in a persistent Chroma store.
 
+Two collections: the evaluation prompts (validation and test) and the accepted training data.
 Every stored item's id is the hash of its normalised prompt, so an exact duplicate is one id
-look-up; near-duplicates are the nearest neighbour in cosine space. Evaluation prompts (validation
-and test) are stored too, so that a generated example close to one of them is dropped.
+look-up; a near-duplicate is the nearest neighbour in cosine space within a threshold, searched in
+each collection apart (a metadata filter would make Chroma search slowly, and a nearer training
+example must never hide a contaminated evaluation prompt).
 """
 
 from __future__ import annotations
@@ -21,56 +23,55 @@ from chromadb.config import Settings  # noqa: E402
 from domains.base import Example, example_id  # noqa: E402
 from teachgraph.embeddings import embedding_function  # noqa: E402
 
-COLLECTION = "teachgraph_examples"
+COLLECTIONS = {"eval": "teachgraph_eval", "train": "teachgraph_train"}
+HNSW = {"space": "cosine", "ef_construction": 64, "batch_size": 1000, "sync_threshold": 5000}
 
 
 class DedupStore:
     def __init__(self, path: str, embedding: str = "hashing"):
         self.client = chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
         self.embedder = embedding_function(embedding)
-        self.collection = self.client.get_or_create_collection(
-            COLLECTION, embedding_function=self.embedder,
-            configuration={"hnsw": {"space": "cosine", "ef_construction": 64, "batch_size": 1000, "sync_threshold": 5000}})
+        self.collections = {source: self.client.get_or_create_collection(
+            name, embedding_function=self.embedder, configuration={"hnsw": dict(HNSW)})
+            for source, name in COLLECTIONS.items()}
         self.batch = max(1, min(5000, self.client.get_max_batch_size()))
-        self.sources = {source: bool(self.collection.get(where={"source": source}, limit=1, include=[])["ids"])
-                        for source in ("eval", "train")}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder(texts), dtype=np.float32)
 
     def count(self) -> int:
-        return self.collection.count()
+        return sum(c.count() for c in self.collections.values())
 
-    def _existing(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), self.batch):
-            got = self.collection.get(ids=ids[i:i + self.batch], include=["metadatas"])
-            found.update(zip(got["ids"], got["metadatas"]))
+    def _existing(self, ids: list[str]) -> dict[str, str]:
+        """{id: source} of the ids already stored."""
+        found: dict[str, str] = {}
+        for source, collection in self.collections.items():
+            for i in range(0, len(ids), self.batch):
+                found.update(dict.fromkeys(collection.get(ids=ids[i:i + self.batch], include=[])["ids"], source))
         return found
 
-    def _add(self, ids: list[str], docs: list[str], vectors: np.ndarray, metas: list[dict[str, Any]]) -> None:
+    def _add(self, source: str, ids: list[str], docs: list[str], vectors: np.ndarray,
+             metas: list[dict[str, Any]]) -> None:
         """Insert items known to be absent (callers check ids first; `add` skips upsert's look-up)."""
-        for meta in metas[:1]:
-            self.sources[meta["source"]] = True
         for i in range(0, len(ids), self.batch):
-            self.collection.add(ids=ids[i:i + self.batch], documents=docs[i:i + self.batch],
-                                   embeddings=vectors[i:i + self.batch], metadatas=metas[i:i + self.batch])
+            self.collections[source].add(ids=ids[i:i + self.batch], documents=docs[i:i + self.batch],
+                                         embeddings=vectors[i:i + self.batch], metadatas=metas[i:i + self.batch])
 
     def add_eval(self, examples: list[Example], split: str) -> int:
         """Store evaluation prompts (idempotent). Returns how many were new."""
         ids = list(dict.fromkeys(example_id(e["prompt"]) for e in examples))
-        missing = [i for i in ids if i not in self._existing(ids)]
+        existing = self._existing(ids)
+        missing = [i for i in ids if i not in existing]
         if not missing:
             return 0
         by_id = {example_id(e["prompt"]): e for e in examples}
         docs = [by_id[i]["prompt"] for i in missing]
-        self._add(missing, docs, self.embed(docs), [{"source": "eval", "split": split, "cycle": -1} for _ in missing])
+        self._add("eval", missing, docs, self.embed(docs), [{"split": split} for _ in missing])
         return len(missing)
 
     def rollback(self, cycle: int) -> None:
         """Forget training examples stored for `cycle` (a node re-run after a crash starts clean)."""
-        self.collection.delete(where={"$and": [{"source": "train"}, {"cycle": cycle}]})
-        self.sources["train"] = bool(self.collection.get(where={"source": "train"}, limit=1, include=[])["ids"])
+        self.collections["train"].delete(where={"cycle": cycle})
 
     def filter(self, examples: list[Example], cycle: int, dedup_threshold: float,
                decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
@@ -88,11 +89,11 @@ class DedupStore:
         existing = self._existing([example_id(e["prompt"]) for e in candidates])
         fresh = []
         for ex in candidates:
-            meta = existing.get(example_id(ex["prompt"]))
-            if meta is None:
+            source = existing.get(example_id(ex["prompt"]))
+            if source is None:
                 fresh.append(ex)
             else:
-                dropped.append((ex, "eval_exact" if meta.get("source") == "eval" else "exact_duplicate"))
+                dropped.append((ex, "eval_exact" if source == "eval" else "exact_duplicate"))
         kept: list[Example] = []
         for i in range(0, len(fresh), 1000):  # chunks see the kept examples of earlier chunks in the store
             chunk_kept, chunk_dropped = self._filter_chunk(fresh[i:i + 1000], cycle, dedup_threshold,
@@ -110,10 +111,9 @@ class DedupStore:
         # that a nearer training example can never hide a contaminated evaluation prompt.
         for source, threshold, reason in (("eval", decontamination_threshold, "eval_near"),
                                           ("train", dedup_threshold, "near_duplicate")):
-            if not self.sources.get(source):
+            if not self.collections[source].count():
                 continue
-            res = self.collection.query(query_embeddings=vectors, n_results=1, where={"source": source},
-                                        include=["distances"])
+            res = self.collections[source].query(query_embeddings=vectors, n_results=1, include=["distances"])
             for j, dist in enumerate(res["distances"]):
                 if not near[j] and dist and dist[0] <= threshold:
                     near[j] = True
@@ -129,8 +129,8 @@ class DedupStore:
             keep[i] = True
         kept = [e for e, k in zip(fresh, keep) if k]
         if kept:
-            self._add([example_id(e["prompt"]) for e in kept], [e["prompt"] for e in kept], vectors[keep],
-                      [{"source": "train", "cycle": cycle, "skill": str(e.get("skill"))} for e in kept])
+            self._add("train", [example_id(e["prompt"]) for e in kept], [e["prompt"] for e in kept], vectors[keep],
+                      [{"cycle": cycle, "skill": str(e.get("skill"))} for e in kept])
         return kept, dropped
 
 

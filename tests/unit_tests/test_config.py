@@ -170,3 +170,14 @@ def test_context_of_dict_is_validated():
 def test_context_of_passes_a_context_through():
     ctx = make_context(cycles=2)
     assert context_of(SimpleNamespace(context=ctx)) is ctx
+
+
+def test_the_teacher_api_key_is_never_written(tmp_path, monkeypatch):
+    from graph.context import make_context
+
+    ctx = make_context({"teacher": "llm", "teacher_url": "http://127.0.0.1:1/v1", "teacher_model": "m",
+                        "teacher_api_key": "sk-secret"})
+    assert "sk-secret" not in str(ctx.public_dump())
+    assert ctx.api_key() == "sk-secret"
+    monkeypatch.setenv("TEACHGRAPH_TEACHER_API_KEY", "sk-env")
+    assert ctx.api_key() == "sk-env"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from teachgraph.dedup import COLLECTION, DedupStore, drop_counts
+from teachgraph.dedup import COLLECTIONS, DedupStore, drop_counts
 from teachgraph.embeddings import HashingEmbedding, MiniLMEmbedding, embedding_function, hashing_embed, minilm_embed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,7 +254,7 @@ def test_reopened_store_in_a_new_process_sees_items_and_embeds(tmp_path):
         import json
         import chromadb
         from chromadb.config import Settings
-        from teachgraph.dedup import DedupStore, COLLECTION
+        from teachgraph.dedup import DedupStore, COLLECTIONS
         store = DedupStore({str(path)!r})
         count = store.count()
         kept, dropped = store.filter(
@@ -262,7 +262,7 @@ def test_reopened_store_in_a_new_process_sees_items_and_embeds(tmp_path):
             cycle=2, dedup_threshold={CLOSE!r}, decontamination_threshold=0.0)
         # the persisted collection rebuilds the registered embedding function by itself
         client = chromadb.PersistentClient(path={str(path)!r}, settings=Settings(anonymized_telemetry=False))
-        coll = client.get_collection(COLLECTION)
+        coll = client.get_collection(COLLECTIONS["train"])
         hit = coll.query(query_texts=["max  4821"], n_results=1, include=["documents", "distances"])
         print(json.dumps({{"count": count, "kept": [e["prompt"] for e in kept],
                           "dropped": [[e["prompt"], r] for e, r in dropped],
@@ -281,8 +281,8 @@ def test_reopened_store_in_a_new_process_sees_items_and_embeds(tmp_path):
 
 
 def test_collection_uses_cosine_space(store):
-    assert store.collection.name == COLLECTION
+    assert store.collections["train"].name == COLLECTIONS["train"]
     filt(store, [ex("max 4821")])
-    res = store.collection.query(query_embeddings=hashing_embed(["max 4822"]), n_results=1,
+    res = store.collections["train"].query(query_embeddings=hashing_embed(["max 4822"]), n_results=1,
                                  include=["distances"])
     assert res["distances"][0][0] == pytest.approx(distance("max 4821", "max 4822"), abs=1e-3)

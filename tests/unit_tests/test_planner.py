@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agents.planner import OfflinePlanner, split_budget
+from agents.planner import OfflinePlanner, learnability, split_budget
 
 SKILLS = ["add_reversed", "first_letter", "larger", "length", "max_digit", "min_digit", "parity", "predecessor",
           "successor", "last_letter"]
@@ -69,7 +69,7 @@ def skill_list_obs(accuracies: dict[str, float]) -> dict:
     return {"skills": {s: {"accuracy": a, "n": 10} for s, a in accuracies.items()}}
 
 
-def test_skill_list_gives_more_data_to_weaker_skills_and_a_floor_to_every_skill():
+def test_skill_list_gives_more_data_to_skills_being_learned_and_a_floor_to_every_skill():
     rng = random.Random(3)
     accuracies = {s: round(rng.random(), 3) for s in SKILLS}
     accuracies["parity"] = 1.0
@@ -81,11 +81,18 @@ def test_skill_list_gives_more_data_to_weaker_skills_and_a_floor_to_every_skill(
         assert set(counts) == set(SKILLS)  # the mastered skill keeps its floor
         assert min(counts.values()) >= int(0.05 * budget)
         assert counts["parity"] == int(0.05 * budget)
-        by_accuracy = sorted(SKILLS, key=lambda s: accuracies[s])
-        ordered = [counts[s] for s in by_accuracy]
+        by_weight = sorted(SKILLS, key=lambda s: -learnability(accuracies[s]))
+        ordered = [counts[s] for s in by_weight]
         assert ordered == sorted(ordered, reverse=True)
+        # among skills past the peak of error x (accuracy + floor), the weaker gets more
+        past_peak = sorted((s for s in SKILLS if accuracies[s] >= 0.375), key=lambda s: accuracies[s])
+        assert [counts[s] for s in past_peak] == sorted((counts[s] for s in past_peak), reverse=True)
         for r in plan["requests"]:
             assert r["subskill"] is None and r["difficulty"] is None and r["exemplars"] == []
+
+
+def test_learnability_prefers_a_half_learned_skill_to_a_hopeless_or_mastered_one():
+    assert learnability(0.5) > learnability(0.0) > learnability(0.95) > learnability(1.0) == 0.0
 
 
 def test_skill_list_floor_is_limited_by_the_budget():
