@@ -23,6 +23,14 @@ def skill_stats(results: list[dict[str, Any]], assignment: dict[str, str] | None
             for s, v in sorted(correct.items())}
 
 
+def discovered_skill_stats(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """skill_stats of the latest validation results, by the discovered skills (graph state paths)."""
+    from teachgraph.io import read_json, read_jsonl
+
+    assignment = read_json(state["skills"]["path"])["assignment"]
+    return skill_stats(read_jsonl(state["evaluation"]["path"]), assignment)
+
+
 def errors(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The open-ended environment's state: every validation error as (question, student answer, gold)."""
     return [{"question": r["prompt"], "student_answer": r["prediction"], "gold_answer": r["answer"]}

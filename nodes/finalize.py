@@ -8,11 +8,11 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents import skill_tree
-from agents.observations import skill_stats
+from agents.observations import discovered_skill_stats
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from nodes.evaluate import score_split
-from teachgraph.io import read_json, read_jsonl, write_json_atomic, write_jsonl_atomic
+from teachgraph.io import write_json_atomic, write_jsonl_atomic
 from teachgraph.runs import RunPaths, add_usage, emit, log_event, teacher_tokens
 
 
@@ -22,18 +22,15 @@ def teacher_summary(ctx: TeachContext, state: TeachState) -> dict[str, Any]:
     if ctx.teacher != "llm":
         return {"kind": ctx.teacher, "model": "offline"}
     by_node = state.get("teacher_usage") or {}
-    totals: dict[str, Any] = {}
-    for usage in by_node.values():
-        totals = add_usage(totals, usage)
     section: dict[str, Any] = {
         "kind": "llm", "model": ctx.teacher_model, "url": ctx.teacher_url,
         "temperature": ctx.teacher_temperature, "seed": ctx.teacher_seed,
         "max_teacher_tokens": ctx.max_teacher_tokens,
         "total_tokens": teacher_tokens(by_node),
-        "totals": totals,
+        "totals": _sum(by_node),
         "by_node": by_node,
         "by_cycle": [{"cycle": r["cycle"], "total_tokens": teacher_tokens(r.get("teacher")),
-                      **{k: v for k, v in _sum(r.get("teacher")).items()}} for r in state["history"]],
+                      **_sum(r.get("teacher"))} for r in state["history"]],
     }
     from agents import teacher_dir
 
@@ -99,9 +96,8 @@ def finalize(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
     summary = build_summary(ctx, state, best, test_accuracy,
                             {s: round(sum(v) / len(v), 6) for s, v in sorted(per_skill.items())})
     if state.get("skill_tree"):  # settle the rewards of the last actions with the last evaluation
-        assignment = read_json(state["skills"]["path"])["assignment"]
-        stats = skill_stats(read_jsonl(state["evaluation"]["path"]), assignment)
-        write_json_atomic(paths.skill_tree, skill_tree.observe(state["skill_tree"], stats, state["cycle"]))
+        write_json_atomic(paths.skill_tree, skill_tree.observe(state["skill_tree"], discovered_skill_stats(state),
+                                                               state["cycle"]))
     summary["seconds_finalize"] = round(time.perf_counter() - started, 3)
     write_json_atomic(paths.summary, summary)
     log_event(state["run_dir"], "finalize", best["cycle"], test_accuracy=test_accuracy)

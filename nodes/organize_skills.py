@@ -8,10 +8,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents import build_teacher, skill_tree
-from agents.observations import skill_stats
+from agents.observations import discovered_skill_stats
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
-from teachgraph.io import read_json, read_jsonl, write_json_atomic
+from teachgraph.io import write_json_atomic
 from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
@@ -20,8 +20,7 @@ def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[s
     started = time.perf_counter()
     cycle = state["cycle"]
     skills = state["skills"]["skills"]
-    assignment = read_json(state["skills"]["path"])["assignment"]
-    stats = skill_stats(read_jsonl(state["evaluation"]["path"]), assignment)
+    stats = discovered_skill_stats(state)
 
     forest = skill_tree.sync_skills(state.get("skill_tree") or skill_tree.new_forest(list(skills)), list(skills))
     forest = skill_tree.observe(forest, stats, cycle)

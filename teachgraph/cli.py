@@ -148,6 +148,10 @@ def _prepare_run_dir(ctx, resuming: bool) -> dict[str, Any]:
     return stored
 
 
+_WAITING = ("the run waits for review; answer with `teachgraph resume {run_dir} --answer approve` "
+            "(or stop, or drop:ID,ID,...)")
+
+
 def parse_answer(text: str) -> dict[str, Any]:
     """'approve', 'stop', or 'drop:ID,ID,...' -> the review node's resume value."""
     text = text.strip()
@@ -206,6 +210,9 @@ def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answe
         display.log(f"resuming {ctx.run_dir} at {', '.join(snapshot.next)} (cycle {snapshot.values.get('cycle', 0)})")
         if snapshot.interrupts:
             graph_input = _review_answer(snapshot.interrupts[0].value, answer, display)
+            if graph_input is None:  # nobody to answer: say how, without running the review node again
+                display.log(_WAITING.format(run_dir=ctx.run_dir))
+                return snapshot.values
     while True:
         with display.live():
             for mode, data in graph.stream(graph_input, config, context=ctx, stream_mode=["custom", "updates"],
@@ -217,8 +224,7 @@ def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answe
             break
         graph_input = _review_answer(snapshot.interrupts[0].value, None, display)
         if graph_input is None:
-            display.log(f"the run waits for review; answer with `teachgraph resume {ctx.run_dir} --answer approve` "
-                        "(or stop, or drop:ID,ID,...)")
+            display.log(_WAITING.format(run_dir=ctx.run_dir))
             return snapshot.values
     values = snapshot.values
     display.table(values.get("history", []))

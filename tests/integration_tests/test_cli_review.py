@@ -17,6 +17,11 @@ def test_review_gate_from_the_cli(tmp_path, base_student_ready):
     assert "waits for review" in first.stdout
     assert not any(e["node"] == "train" for e in read_events(run_dir))  # paused before training
 
+    unanswered = run_cli("resume", run_dir, "--quiet", cwd=tmp_path)  # no terminal, no --answer: still waiting
+    assert unanswered.returncode == 0, unanswered.stderr
+    assert "waits for review" in unanswered.stdout
+    assert not any(e["node"] == "train" for e in read_events(run_dir))
+
     accepted = read_jsonl(run_dir / "cycles" / "cycle_001" / "accepted.jsonl")
     drop = [accepted[0]["id"], accepted[1]["id"]]
     edited = run_cli("resume", run_dir, "--quiet", "--answer", "drop:" + ",".join(drop), cwd=tmp_path)
