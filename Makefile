@@ -28,8 +28,9 @@ run: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider $(ARGS)
 
+# every benchmark (benchmarks/README.md): ARGS="--smoke" for the quick CI version, ARGS="--only dedup,resume" for some
 bench: setup
-	$(PY) benchmarks/teacher_throughput.py $(ARGS)
+	$(PY) benchmarks/run_all.py $(ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

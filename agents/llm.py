@@ -19,8 +19,8 @@ from agents.generator import request_seed
 from agents.llm_client import TeacherCallFailed, TeacherClient
 from agents.organizer import HandwrittenOrganizer
 from agents.planner import OfflinePlanner, split_budget
-from agents.schemas import (CategoryAssignments, GeneratedBatch, OrganizerAction, PlanResponse, SkillCategories,
-                            SkillLabels)
+from agents.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
+                            generated_batch_of)
 from domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
 from teachgraph.io import write_json_atomic
 
@@ -335,6 +335,13 @@ class LLMGenerator:
 
         return [ex for batch in self.client.map(run, jobs) for ex in batch]
 
+    def _example(self, item: Any, request: dict[str, Any], domain_schema: bool) -> Example:
+        """An Example from one generated item: through the domain when it has its own schema."""
+        if domain_schema:
+            return self.domain.from_generated(item, request.get("skill"), request.get("subskill"))
+        return {"id": example_id(item.prompt), "prompt": item.prompt.strip(), "answer": item.answer.strip(),
+                "skill": request.get("skill"), "subskill": request.get("subskill")}
+
     def _request_data(self, request: dict[str, Any], skills: dict[str, Any] | None) -> dict[str, Any]:
         skill = request.get("skill")
         known = (skills or {}).get(skill) or {}
@@ -349,6 +356,8 @@ class LLMGenerator:
                skills: dict[str, Any] | None) -> list[Example]:
         batch_seed = request_seed(seed, cycle, request) + chunk
         data = dict(self._request_data(request, skills), seed=batch_seed, cycle=cycle)
+        item_schema = getattr(self.domain, "generation_schema", None)
+        batch_schema = generated_batch_of(item_schema)
         out: list[Example] = []
         seen: set[str] = set()
         prompt_hash = None
@@ -360,26 +369,26 @@ class LLMGenerator:
                                         dict(data, count=need, avoid=[e["prompt"] for e in out]), count=need)
             prompt_hash = prompt_hash or stable_hash([m.content for m in messages])
             try:
-                answer = self.client.ask("generator", messages, GeneratedBatch)
+                answer = self.client.ask("generator", messages, batch_schema)
             except TeacherCallFailed:
                 self.client.count(fallbacks=1)
                 break
             fresh = []
             for item in answer.examples:
-                key = normalize_text(item.prompt)
-                if item.prompt.strip() and key not in seen:
+                example = self._example(item, request, item_schema is not None)
+                key = normalize_text(example["prompt"])
+                if example["prompt"].strip() and key not in seen:
                     seen.add(key)
-                    fresh.append(item)
+                    fresh.append(example)
             if len(fresh) > need:
                 self.client.count(truncated_batches=1)
-            for item in fresh[:need]:
-                out.append({"id": example_id(item.prompt), "prompt": item.prompt.strip(), "answer": item.answer.strip(),
-                            "skill": request.get("skill"), "subskill": request.get("subskill"),
-                            "difficulty": request.get("difficulty"),
-                            "provenance": {"cycle": cycle, "skill": request.get("skill"),
+            for example in fresh[:need]:
+                example.update(difficulty=request.get("difficulty"),
+                               provenance={"cycle": cycle, "skill": request.get("skill"),
                                            "subskill": request.get("subskill"), "generator": self.name,
                                            "teacher_model": self.teacher_model, "prompt_hash": prompt_hash,
-                                           "seed": batch_seed, "batch": chunk, "attempt": attempt}})
+                                           "seed": batch_seed, "batch": chunk, "attempt": attempt})
+                out.append(example)
             if len(out) >= n:
                 break
         if len(out) < n:

@@ -37,6 +37,33 @@ def error_weighted_allocations(tree: dict[str, Any], unit: int) -> dict[str, int
             for name, sub in tree["subskills"].items()}
 
 
+def learning_progress(tree: dict[str, Any], unit: int, window: int = 2) -> float | None:
+    """The accuracy a skill gained per nominal allocation (`unit` per subskill) over its last `window`
+    settled actions, or None before any action is settled. Losses count as no progress; the data a
+    reward was bought with is floored at half the nominal allocation, so a skill kept on a trickle of
+    data cannot look fast from one noisy evaluation."""
+    rates = []
+    for h in [h for h in tree["history"] if h.get("reward") is not None][-window:]:
+        nominal = unit * max(1, len(tree["subskills"]))
+        spent = h.get("allocated")
+        share = max(0.5, spent / nominal) if spent is not None else 1.0
+        rates.append(max(0.0, h["reward"]) / share)
+    return sum(rates) / len(rates) if rates else None
+
+
+def learning_progress_allocations(tree: dict[str, Any], unit: int, explore: float = 0.25,
+                                  full_speed: float = 0.2) -> dict[str, int]:
+    """More data where the last data paid off: unit x (0.1 + error x (explore + progress)), where
+    progress is the skill's learning progress relative to `full_speed` (accuracy gained per nominal
+    allocation), capped at 1. A skill the student is not learning keeps `explore` of an error-weighted
+    share, so it is tried again; one it is learning fast gets up to (1 + explore) / explore times more;
+    a mastered subskill keeps a tenth of a unit."""
+    progress = learning_progress(tree, unit)
+    speed = 1.0 if progress is None else min(1.0, progress / full_speed)
+    return {name: max(1, round(unit * (0.1 + _error(sub, tree) * (explore + speed))))
+            for name, sub in tree["subskills"].items()}
+
+
 def balanced_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
     """Equalise the data each subskill has received so far, adding about `unit` per subskill."""
     subs = tree["subskills"]
@@ -45,9 +72,11 @@ def balanced_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
 
 
 class HandwrittenOrganizer:
-    """policy: 'error-weighted' (explore to fill the tree, then allocate by error),
-    'fill-balanced' (explore to fill, then balance data across subskills), or
-    'alternating' (explore one subskill, then exploit by error, in turn)."""
+    """policy: 'learning-progress' (explore to fill the tree, giving a skill's new subskills data by the
+    skill's error; then allocate by error x learning progress), 'error-weighted' (explore to fill the
+    tree, then allocate by error, halving a stalled skill's data), 'fill-balanced' (explore to fill,
+    then balance data across subskills), or 'alternating' (explore one subskill, then exploit by
+    error, in turn)."""
 
     def __init__(self, policy: str = "error-weighted", unit: int = 200, max_subskills: int = 3):
         self.policy, self.unit, self.max_subskills = policy, unit, max_subskills
@@ -60,8 +89,13 @@ class HandwrittenOrganizer:
             if fresh and (explore_turn or not tree["subskills"]):
                 return {"type": "explore", "subskills": fresh[:1], "allocation": self.unit}
             return {"type": "exploit", "allocations": error_weighted_allocations(tree, self.unit)}
+        if fresh and self.policy == "learning-progress":
+            error = 1.0 - (tree.get("accuracy") or 0.0)  # the skill's accuracy, known before its subskills'
+            return {"type": "explore", "subskills": fresh, "allocation": max(1, round(self.unit * (0.1 + error)))}
         if fresh:
             return {"type": "explore", "subskills": fresh, "allocation": self.unit}
+        if self.policy == "learning-progress":
+            return {"type": "exploit", "allocations": learning_progress_allocations(tree, self.unit)}
         if self.policy == "fill-balanced":
             return {"type": "exploit", "allocations": balanced_allocations(tree, self.unit)}
         return {"type": "exploit", "allocations": error_weighted_allocations(tree, self.unit)}

@@ -70,12 +70,20 @@ _SYSTEM = {
         "Write exactly {count} new, distinct, CORRECT training examples for the requested skill (and subskill "
         "and difficulty, when given), in the same format as the exemplars. Every answer must be exactly right. "
         "Do not repeat any prompt listed under avoid. Answer with JSON: "
-        "{{\"examples\": [{{\"prompt\", \"answer\"}}]}}."),
+        "{{\"examples\": [{{{fields}}}]}}."),
 }
+
+
+def example_fields(domain: Any) -> str:
+    """The fields of one generated example: the domain's own generation schema, else prompt and answer."""
+    schema = getattr(domain, "generation_schema", None)
+    names = list(schema.model_fields) if schema is not None else ["prompt", "answer"]
+    return ", ".join(f'"{name}"' for name in names)
 
 
 def messages(role: str, domain: Any, data: dict[str, Any], **fields: Any) -> list[BaseMessage]:
     """The [system, user] messages of one agent call."""
+    fields = {"fields": example_fields(domain), **fields}
     system = marker(role) + "\n" + _SYSTEM[role].format(brief=domain_brief(domain), **fields)
     user = "<input>\n" + json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n</input>"
     return [SystemMessage(content=system), HumanMessage(content=user)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 
 class _Schema(BaseModel):
@@ -86,6 +86,20 @@ class GeneratedExample(_Schema):
 
 class GeneratedBatch(_Schema):
     examples: list[GeneratedExample]
+
+
+_BATCHES: dict[type[BaseModel], type[BaseModel]] = {}
+
+
+def generated_batch_of(item: type[BaseModel] | None) -> type[BaseModel]:
+    """The generator's response schema for a domain: {"examples": [item, ...]}, where the item is the
+    domain's own `generation_schema` (math: problem/solution/final_answer; code: statement, starter code,
+    tests, reference solution), or the generic prompt/answer pair."""
+    if item is None:
+        return GeneratedBatch
+    if item not in _BATCHES:
+        _BATCHES[item] = create_model(f"Generated{item.__name__}Batch", __base__=_Schema, examples=(list[item], ...))
+    return _BATCHES[item]
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {

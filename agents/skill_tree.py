@@ -3,11 +3,13 @@
 forest = {"skills": {skill: {"accuracy": float | None,
                              "subskills": {name: {"allocation": int, "accuracy": float | None,
                                                   "n_val": int, "data_total": int}},
-                             "history": [{"cycle", "action", "accuracy_before", "accuracy_after", "reward"}]}}}
+                             "history": [{"cycle", "action", "accuracy_before", "accuracy_after", "reward",
+                                          "allocated"}]}}}
 
 An action is {"type": "explore", "subskills": [names], "allocation": int} (add subskills) or
 {"type": "exploit", "allocations": {subskill: int}} (reallocate; 0 prunes a subskill).
-Its reward is the change in the skill's validation accuracy by the next evaluation.
+Its reward is the change in the skill's validation accuracy by the next evaluation; `allocated` is the
+skill's total allocation after the action (what the reward was bought with).
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def apply_action(forest: dict[str, Any], skill: str, action: dict[str, Any], cyc
         for sub in tree["subskills"].values():
             sub["allocation"] = int(sub["allocation"] * skill_cap / total)
     tree["history"].append({"cycle": cycle, "action": action, "accuracy_before": tree["accuracy"],
-                            "accuracy_after": None, "reward": None})
+                            "accuracy_after": None, "reward": None,
+                            "allocated": sum(s["allocation"] for s in tree["subskills"].values())})
     return forest
 
 

@@ -1,6 +1,6 @@
 """Throughput of the LLM teacher's data generator against the fake teacher server with a fixed latency.
 
-    python benchmarks/teacher_throughput.py [--latency 0.5] [--concurrency 16] [--rounds 10] [--batch 25]
+    python benchmarks/teacher_throughput.py [--smoke] [--latency 0.5] [--concurrency 16] [--rounds 10] [--batch 25]
                                             [--out benchmarks/results/teacher_throughput.json]
 
 Every generator request takes `latency` seconds on the server, so with `concurrency` requests in flight
@@ -10,29 +10,36 @@ concurrency keeps the server busy (the same pool that lets SGLang batch requests
 a real run: structured outputs, validation, the response cache in a fresh run directory, token counts.
 One untimed warm-up request comes first (lazy imports, the first connection). Client and server share
 the machine's CPUs, so on a small machine the server's own work counts against the client.
+
+--smoke: latency 0.1 s, concurrency 4, 2 rounds (a check that it works; the numbers mean nothing).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+NAME = "teacher_throughput"
+TARGET = 0.85
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--latency", type=float, default=0.5, help="server seconds per request (L)")
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=10, help="requests per concurrency slot")
+    parser = common.parser(NAME, __doc__)
+    parser.add_argument("--latency", type=float, help="server seconds per request (L; default 0.5, smoke 0.1)")
+    parser.add_argument("--concurrency", type=int, help="default 16, smoke 4")
+    parser.add_argument("--rounds", type=int, help="requests per concurrency slot (default 10, smoke 2)")
     parser.add_argument("--batch", type=int, default=25, help="examples per request")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "teacher_throughput.json"))
     args = parser.parse_args(argv)
+    clock, machine = common.Stopwatch(), common.machine_record()
+    for field, full, smoke in (("latency", 0.5, 0.1), ("concurrency", 16, 4), ("rounds", 10, 2)):
+        if getattr(args, field) is None:
+            setattr(args, field, smoke if args.smoke else full)
 
     from agents.llm import LLMGenerator
     from agents.llm_client import TeacherClient
@@ -58,21 +65,32 @@ def main(argv: list[str] | None = None) -> int:
         stats = server.stats()
     ideal_requests_per_s = args.concurrency / args.latency
     requests_per_s = stats["answered"] / seconds
-    result = {
-        "latency_s": args.latency, "concurrency": args.concurrency, "batch": args.batch,
+    results = {
         "requests": stats["answered"], "examples": len(examples), "seconds": round(seconds, 3),
         "requests_per_s": round(requests_per_s, 3), "examples_per_s": round(len(examples) / seconds, 1),
         "ideal_requests_per_s": ideal_requests_per_s,
         "ideal_examples_per_s": ideal_requests_per_s * args.batch,
         "fraction_of_ideal": round(requests_per_s / ideal_requests_per_s, 4),
-        "target": 0.85,
         "client_usage": client.usage(),
     }
-    result["meets_target"] = result["fraction_of_ideal"] >= result["target"]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "client_usage"}, indent=2))
-    return 0 if result["meets_target"] else 1
+    result = {
+        "benchmark": NAME, "smoke": args.smoke,
+        "what": "LLM teacher generator throughput against the fake teacher server with a fixed latency, "
+                "as a fraction of concurrency / latency",
+        "config": {"latency_s": args.latency, "concurrency": args.concurrency, "rounds": args.rounds,
+                   "batch": args.batch},
+        "results": results,
+        "targets": [common.target("fraction of ideal request rate", results["fraction_of_ideal"], TARGET, ">=")],
+        "machine": machine,
+    }
+    result["seconds"] = clock.seconds()
+    table = common.md_table(
+        ["latency s", "concurrency", "requests", "examples/s", "requests/s", "ideal requests/s", "fraction"],
+        [(args.latency, args.concurrency, results["requests"], results["examples_per_s"], results["requests_per_s"],
+          ideal_requests_per_s, results["fraction_of_ideal"])])
+    common.write_result(common.out_path(NAME, args), result, table)
+    print(json.dumps({k: v for k, v in results.items() if k != "client_usage"}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,20 +1,34 @@
-"""Task domains behind one small protocol (`domains.base.Domain`)."""
+"""Task domains behind one small protocol (`domains.base.Domain`).
+
+The real-dataset domains (math, code) are imported on first use: their scoring pulls in sympy and
+the sandbox, which the synthetic default does not need.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
 from domains.synthetic import SyntheticDomain
 
-DOMAINS = {"synthetic": SyntheticDomain}
+DOMAINS = {
+    "synthetic": "domains.synthetic:SyntheticDomain",
+    "math": "domains.math:MathDomain",
+    "code": "domains.code:CodeDomain",
+}
+
+
+def domain_class(name: str) -> type:
+    if name not in DOMAINS:
+        raise ValueError(f"domain: unknown domain {name!r}; allowed: {sorted(DOMAINS)}")
+    module, cls = DOMAINS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def get_domain(name: str, seed: int = 0, **options: Any) -> Domain:
-    if name not in DOMAINS:
-        raise ValueError(f"domain: unknown domain {name!r}; allowed: {sorted(DOMAINS)}")
-    return DOMAINS[name](seed=seed, **options)
+    return domain_class(name)(seed=seed, **options)
 
 
-__all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "example_id", "get_domain",
-           "normalize_text", "stable_hash"]
+__all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "domain_class", "example_id",
+           "get_domain", "normalize_text", "stable_hash"]

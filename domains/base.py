@@ -68,3 +68,53 @@ class Domain(Protocol):
 
     def infer_skill(self, prompt: str) -> tuple[str, str] | None:
         """The (skill, subskill) a prompt belongs to, where the domain can tell."""
+
+    # Optional, where a domain has them:
+    #   score_many(predictions, examples) -> list[bool]: scoring in parallel (code runs sandboxes);
+    #   generation_schema (a pydantic model) and from_generated(item, skill, subskill) -> Example: what an
+    #     LLM teacher writes for one example, when it is more than a prompt and an answer;
+    #   drop_solved_default: bool: drop generated examples the student already gets right.
+
+
+def score_all(domain: Domain, predictions: list[str], examples: list[Example]) -> list[bool]:
+    """The domain's verdict on each prediction, in parallel where the domain can."""
+    if hasattr(domain, "score_many"):
+        return [bool(v) for v in domain.score_many(predictions, examples)]
+    return [bool(domain.score(p, e)) for p, e in zip(predictions, examples)]
+
+
+class HeldOutDataset:
+    """What the real-dataset domains share: fixed validation and test splits, and a held-out pool of
+    examples with answers that the offline teacher draws from (`generate`). Subclasses fill `_val`,
+    `_test` and `_pool` and then call `_index()`."""
+
+    name: str
+    _val: list[Example]
+    _test: list[Example]
+    _pool: list[Example]
+
+    def _index(self) -> None:
+        self._by_id = {e["id"]: e for e in self._val + self._test + self._pool}
+
+    def load_split(self, split: str) -> list[Example]:
+        splits = {"val": self._val, "test": self._test, "train": self._pool}
+        if split not in splits:
+            raise ValueError(f"{self.name}: unknown split {split!r}; allowed: {sorted(splits)}")
+        return [dict(e) for e in splits[split]]
+
+    def generate(self, skill: str, subskill: str | None, difficulty: str | None, n: int, seed: int) -> list[Example]:
+        """The offline teacher: n distinct pool examples of the skill, narrowed to the subskill (else the
+        difficulty) where the pool has such; fewer when the pool has fewer. Deterministic in seed."""
+        import random
+
+        pool = [e for e in self._pool if e["skill"] == skill]
+        if subskill is not None:
+            narrowed = [e for e in pool if e["subskill"] == subskill]
+        else:
+            narrowed = [e for e in pool if difficulty is None or e.get("difficulty") == difficulty]
+        pool = narrowed or pool
+        return [dict(e) for e in random.Random(seed).sample(pool, min(n, len(pool)))]
+
+    def infer_skill(self, prompt: str) -> tuple[str, str] | None:
+        known = self._by_id.get(example_id(prompt))
+        return (known["skill"], known["subskill"]) if known else None

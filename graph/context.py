@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 ENVIRONMENTS = ("skill-tree", "skill-list", "open-ended", "no-state")
 
+# Training defaults for a pretrained student (anything but 'tiny'), as in DataEnvGym: peft LoRA, r 16,
+# alpha 32, dropout 0.05 (the field defaults), lr 1e-4, 3 epochs. They apply to the fields a
+# configuration leaves unset; the field defaults themselves suit the tiny from-config student.
+PRETRAINED_STUDENT_DEFAULTS = {"finetune": "lora", "learning_rate": 1e-4, "epochs": 3.0, "batch_size": 16}
+
 Environment = Literal["skill-tree", "skill-list", "open-ended", "no-state"]
 
 
@@ -58,8 +63,8 @@ class TeachContext(BaseModel):
     skill_discovery: Literal["gold", "cluster"] = Field("gold", description="Skills from domain labels, or by clustering validation prompts.")
     num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")
-    organizer_policy: Literal["alternating", "fill-balanced", "error-weighted"] = Field(
-        "error-weighted", description="Skill-tree action policy.")
+    organizer_policy: Literal["learning-progress", "error-weighted", "fill-balanced", "alternating"] = Field(
+        "error-weighted", description="Skill-tree action policy (agents.organizer).")
     max_subskills: int = Field(3, ge=1, le=32, description="Most subskills per skill in the skill tree.")
     subskill_cap: int = Field(2000, ge=1, description="Most examples one subskill may be allocated in a cycle.")
     skill_cap: int = Field(4000, ge=1, description="Most examples one skill may be allocated in a cycle.")
@@ -70,6 +75,9 @@ class TeachContext(BaseModel):
     embedding: Literal["hashing", "minilm"] = Field("hashing", description="Embedding for near-duplicate search.")
     dedup_threshold: float = Field(0.05, ge=0, le=2, description="Cosine distance at or below which a training example is a near-duplicate.")
     decontamination_threshold: float = Field(0.05, ge=0, le=2, description="Cosine distance at or below which an example contaminates validation/test.")
+    drop_solved: bool | None = Field(None, description="Drop generated examples the current student already answers "
+                                     "correctly (DataEnvGym's quality check). None: the domain's default (on for "
+                                     "math and code, off for synthetic).")
 
     # -- the student ------------------------------------------------------------------------
     student: str = Field("tiny", description="'tiny' (the cached base student of the domain), a local path or a Hugging Face id.")
@@ -106,7 +114,15 @@ class TeachContext(BaseModel):
                                      "http://127.0.0.1:30000/v1 --teacher-model NAME)")
         if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
             raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
+        _check_domain_options(self.domain, self.domain_options)
         return self
+
+    def with_student_defaults(self) -> "TeachContext":
+        """This configuration with the pretrained-student training defaults filled in where unset."""
+        if self.student == "tiny":
+            return self
+        unset = {k: v for k, v in PRETRAINED_STUDENT_DEFAULTS.items() if k not in self.model_fields_set}
+        return self.model_copy(update=unset) if unset else self
 
     def public_dump(self) -> dict[str, Any]:
         """The configuration as written to config.json and summary.json: everything but the API key."""
@@ -120,6 +136,21 @@ class TeachContext(BaseModel):
         teacher is served, do not)."""
         return self.model_dump(exclude={"run_dir", "threads", "device", "teacher_url", "teacher_api_key",
                                         "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency"})
+
+
+def _check_domain_options(domain: str, options: dict[str, Any]) -> None:
+    """Unknown keyword options of a domain fail here, naming the allowed ones."""
+    import inspect
+
+    from domains import domain_class
+
+    parameters = inspect.signature(domain_class(domain)).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    allowed = sorted(name for name in parameters if name != "seed")
+    for key in options:
+        if key not in allowed:
+            raise ValueError(f"domain_options.{key}: unknown option of domain {domain!r}; allowed: {allowed}")
 
 
 def _explain(error: ValidationError) -> str:
@@ -138,7 +169,7 @@ def make_context(values: dict[str, Any] | None = None, **overrides: Any) -> Teac
     merged = dict(values or {})
     merged.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return TeachContext(**merged)
+        return TeachContext(**merged).with_student_defaults()
     except ValidationError as error:
         raise ConfigError(_explain(error)) from None
 
@@ -170,4 +201,4 @@ def context_of(runtime: Any) -> TeachContext:
         return TeachContext()
     if isinstance(ctx, dict):
         return make_context(ctx)
-    return ctx
+    return ctx.with_student_defaults()

@@ -1,4 +1,5 @@
-"""Drop generated examples that are wrong, duplicated, or too close to a validation/test prompt."""
+"""Drop generated examples that are wrong, that the student already answers correctly (where the domain or
+the configuration asks), duplicated, or too close to a validation/test prompt."""
 
 from __future__ import annotations
 
@@ -7,11 +8,26 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from domains.base import score_all
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
+from students import student_from_context
 from teachgraph.dedup import DedupStore, drop_counts
 from teachgraph.io import read_jsonl, write_jsonl_atomic
 from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds
+
+
+def drops_solved(ctx: TeachContext, domain: Any) -> bool:
+    return ctx.drop_solved if ctx.drop_solved is not None else bool(getattr(domain, "drop_solved_default", False))
+
+
+def split_solved(ctx: TeachContext, domain: Any, student_path: str, examples: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(examples the current student gets wrong, examples it already answers correctly)."""
+    emit({"type": "stage", "node": "deduplicate", "message": f"asking the student {len(examples)} generated questions"})
+    student = student_from_context(ctx, student_path, domain)
+    verdicts = score_all(domain, student.predict([e["prompt"] for e in examples]), examples)
+    return ([e for e, solved in zip(examples, verdicts) if not solved],
+            [e for e, solved in zip(examples, verdicts) if solved])
 
 
 def deduplicate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
@@ -33,6 +49,9 @@ def deduplicate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, 
             valid.append(ex)
         else:
             dropped.append((ex, f"verifier:{problem}"))
+    if drops_solved(ctx, domain) and valid:
+        valid, solved = split_solved(ctx, domain, state["student_path"], valid)
+        dropped += [(ex, "student_already_correct") for ex in solved]
     kept, near = store.filter(valid, target, ctx.dedup_threshold, ctx.decontamination_threshold)
     dropped += near
     write_jsonl_atomic(paths.accepted(target), kept)

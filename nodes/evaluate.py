@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from agents.observations import skill_stats
+from domains.base import score_all
 from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from students import base_student_path, student_from_context
@@ -21,9 +22,10 @@ def score_split(ctx: TeachContext, student_path: str, split: str) -> list[dict[s
     examples = domain.load_split(split)
     student = student_from_context(ctx, student_path, domain)
     predictions = student.predict([e["prompt"] for e in examples])
+    verdicts = score_all(domain, predictions, examples)
     return [{"id": e["id"], "prompt": e["prompt"], "answer": e["answer"], "prediction": p,
-             "correct": bool(domain.score(p, e)), "skill": e.get("skill"), "subskill": e.get("subskill")}
-            for e, p in zip(examples, predictions)]
+             "correct": correct, "skill": e.get("skill"), "subskill": e.get("subskill")}
+            for e, p, correct in zip(examples, predictions, verdicts)]
 
 
 def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: int, tokens_used: int = 0) -> str | None:

@@ -47,11 +47,14 @@ class HFStudent:
         return next(self.model.parameters()).device
 
     # -- encoding ---------------------------------------------------------------------------
+    def _chat_prompt_ids(self, prompt: str) -> list[int]:
+        return list(self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                                       tokenize=True, return_dict=False))
+
     def _prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
         tok = self.tokenizer
         if self.prompt_format == "chat":
-            return [list(tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                                 tokenize=True, return_dict=False)) for p in prompts]
+            return [self._chat_prompt_ids(p) for p in prompts]
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
         encoded = tok([p + "=" for p in prompts], add_special_tokens=False)["input_ids"]
         return [bos + ids for ids in encoded]
@@ -59,6 +62,34 @@ class HFStudent:
     def _answer_ids(self, answers: Sequence[str]) -> list[list[int]]:
         encoded = self.tokenizer(list(answers), add_special_tokens=False)["input_ids"]
         return [ids + [self.tokenizer.eos_token_id] for ids in encoded]
+
+    def _training_ids(self, examples: Sequence[Example]) -> tuple[list[list[int]], list[int]]:
+        """(token ids of each whole example, where its answer starts). The loss covers the answer only.
+        In chat format the answer is the assistant turn as the chat template writes it (end-of-turn
+        token included), so the trained model stops the way `predict` expects."""
+        if self.prompt_format == "chat":
+            sequences, starts = [], []
+            for e in examples:
+                prompt = self._chat_prompt_ids(e["prompt"])
+                whole = list(self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": e["prompt"]}, {"role": "assistant", "content": e["answer"]}],
+                    tokenize=True, return_dict=False))
+                if whole[:len(prompt)] != prompt:  # a template that renders the history differently
+                    whole = prompt + self._answer_ids([e["answer"]])[0]
+                sequences.append(whole)
+                starts.append(len(prompt))
+            return sequences, starts
+        prompts = self._prompt_ids([e["prompt"] for e in examples])
+        targets = self._answer_ids([e["answer"] for e in examples])
+        return [p + t for p, t in zip(prompts, targets)], [len(p) for p in prompts]
+
+    def _stop_ids(self) -> list[int]:
+        """Tokens that end an answer: the tokenizer's eos plus the model's generation eos ids (chat
+        models end a turn with their own token, e.g. <|eot_id|> or <end_of_turn>)."""
+        ids = {self.tokenizer.eos_token_id}
+        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
+        return sorted(i for i in ids if i is not None)
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
@@ -70,6 +101,7 @@ class HFStudent:
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))  # less padding per batch
         answers: list[str] = [""] * len(prompt_ids)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        stop = self._stop_ids()
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
             width = max(len(prompt_ids[i]) for i in index)
@@ -82,25 +114,23 @@ class HFStudent:
             output = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                 max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad,
-                eos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=stop,
             )
             for row, i in enumerate(index):
                 new = output[row, width:].tolist()
-                if self.tokenizer.eos_token_id in new:
-                    new = new[:new.index(self.tokenizer.eos_token_id)]
+                end = next((k for k, token in enumerate(new) if token in stop), len(new))
+                new = new[:end]
                 answers[i] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
         return answers
 
     # -- training ---------------------------------------------------------------------------
     def train(self, examples: Sequence[Example], settings: TrainSettings, progress: ProgressFn | None = None) -> dict:
         if not examples:
-            return {"steps": 0, "examples": 0, "tokens": 0, "seconds": 0.0, "loss_first": None, "loss_last": None}
+            return {"steps": 0, "examples": 0, "tokens": 0, "seconds": 0.0, "tokens_per_second": None,
+                    "loss_first": None, "loss_last": None}
         torch.manual_seed(settings.seed)
         generator = torch.Generator().manual_seed(settings.seed)
-        prompts = self._prompt_ids([e["prompt"] for e in examples])
-        targets = self._answer_ids([e["answer"] for e in examples])
-        sequences = [p + t for p, t in zip(prompts, targets)]
-        label_start = [len(p) for p in prompts]
+        sequences, label_start = self._training_ids(examples)
 
         params = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -173,6 +203,23 @@ def load_student(path_or_id: str, *, finetune: str = "full", lora: LoraSettings 
     With finetune="lora", a directory holding a peft adapter continues training that adapter;
     a plain model gets a fresh adapter on every linear layer (or `lora.target_modules`).
     """
+    try:
+        return _load_student(path_or_id, finetune, lora, prompt_format, max_new_tokens, device)
+    except OSError as error:
+        if Path(path_or_id).exists():
+            raise
+        raise StudentUnavailable(
+            f"student {path_or_id!r} is not a local directory and could not be loaded from the Hugging Face hub "
+            f"({str(error).splitlines()[0]}). Offline, download it elsewhere and pass its local path "
+            "(--set student=/path/to/model).") from None
+
+
+class StudentUnavailable(RuntimeError):
+    """A student given by hub id that cannot be reached (offline), with what to do instead."""
+
+
+def _load_student(path_or_id: str, finetune: str, lora: LoraSettings | None, prompt_format: str | None,
+                  max_new_tokens: int | None, device: str) -> HFStudent:
     target = pick_device(device)
     dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
     local = Path(path_or_id)
@@ -196,9 +243,14 @@ def load_student(path_or_id: str, *, finetune: str = "full", lora: LoraSettings 
                 r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
                 task_type="CAUSAL_LM"))
     tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path_or_id)
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # batched (left-padded) generation needs a pad token
     model.to(target)
     model.eval()
+    # A model of its own (not one saved by teachgraph) is prompted through its chat template when it
+    # has one (instruction-tuned models), identically before and after training.
+    default_format = "chat" if getattr(tokenizer, "chat_template", None) else "plain"
     return HFStudent(model=model, tokenizer=tokenizer,
-                     prompt_format=prompt_format or meta.get("prompt_format", "plain"),
+                     prompt_format=prompt_format or meta.get("prompt_format", default_format),
                      max_new_tokens=max_new_tokens or meta.get("max_new_tokens", 8),
                      finetune=finetune, meta={k: v for k, v in meta.items() if k not in {"finetune"}})

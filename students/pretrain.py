@@ -29,7 +29,8 @@ def cache_root() -> Path:
 
 def base_student_key(domain: Domain, tiny: TinyConfig, examples_per_skill: int, epochs: float) -> str:
     return stable_hash({"v": BASE_VERSION, "domain": domain.name, "seed": getattr(domain, "seed", 0),
-                        "skills": list(getattr(domain, "base_skills", ())), "tiny": asdict(tiny),
+                        "skills": list(getattr(domain, "base_skills", ())),
+                        "tiny": {k: v for k, v in asdict(tiny).items() if k != "text" or v},
                         "n": examples_per_skill, "epochs": epochs})
 
 
@@ -43,7 +44,7 @@ def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), example
         return str(final)
     skills = list(getattr(domain, "base_skills", ()))
     if not skills:
-        raise ValueError(f"domain {domain.name!r} names no base skills; pass a pretrained student instead of 'tiny'")
+        return _untrained_student(domain, tiny, key, final, log)
     log(f"building the base student ({', '.join(skills)}; {examples_per_skill} examples each) -> {final}")
     data = []
     for i, skill in enumerate(skills):
@@ -63,4 +64,25 @@ def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), example
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log(f"base student ready: loss {stats['loss_first']} -> {stats['loss_last']} in {stats['seconds']:.0f}s")
+    return str(final)
+
+
+def _untrained_student(domain: Domain, tiny: TinyConfig, key: str, final: Path, log: Callable[[str], None]) -> str:
+    """A domain without a program for its skills (a real dataset) gets a tiny text student with random
+    weights and a chat template: the whole pipeline runs end to end, though such a student scores ~0."""
+    from dataclasses import replace
+
+    log(f"building an untrained tiny student for {domain.name} (random weights; it will score ~0 - pass "
+        f"--student MODEL for a real one) -> {final}")
+    model, tokenizer = build_tiny_student(replace(tiny, text=True, max_length=4096), seed=0)
+    student = HFStudent(model=model, tokenizer=tokenizer, prompt_format="chat",
+                        max_new_tokens=domain.default_max_new_tokens, meta={"base_skills": [], "base_key": key})
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=final.parent, prefix=".building-")
+    try:
+        student.save(tmp)
+        replace_dir_atomic(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return str(final)

@@ -1,4 +1,5 @@
-"""`teachgraph` command line: run, resume, report, build the base student, print the graph, serve an LLM teacher."""
+"""`teachgraph` command line: run, resume, report, build the base student, print the graph, serve an LLM teacher,
+run the benchmarks."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the teaching loop (the offline default with no arguments)")
     run.add_argument("--env", dest="environment", choices=["skill-tree", "skill-list", "open-ended", "no-state"])
-    run.add_argument("--domain")
+    run.add_argument("--domain", help="synthetic (the offline default), math or code")
+    run.add_argument("--dataset", help="the domain's data: 'local' (the shipped sample), a local folder or file, "
+                                       "or a Hugging Face dataset id (sets domain_options.dataset)")
+    run.add_argument("--student", help="'tiny' (built from a config), a local model folder or a Hugging Face id")
     run.add_argument("--cycles", type=int, help="training cycles after the base evaluation")
     run.add_argument("--budget", type=int, help="total generated examples for the whole run")
     run.add_argument("--seed", type=int)
@@ -64,7 +68,30 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("graph", help="print the graph")
     show.add_argument("--mermaid", action="store_true", help="as a Mermaid diagram (the default)")
+
+    bench = sub.add_parser("bench", help="run the benchmarks of this checkout (benchmarks/run_all.py; see benchmarks/README.md)")
+    bench.add_argument("--smoke", action="store_true", help="the quick version of every benchmark (numbers meaningless)")
+    bench.add_argument("--only", metavar="NAME,NAME", help="a subset, e.g. dedup,resume")
+    bench.add_argument("--results-dir", help="where results go (default benchmarks/results[/smoke])")
     return parser
+
+
+def run_benchmarks(args: argparse.Namespace) -> int:
+    """benchmarks/run_all.py of the checkout this package is installed from (editable), or of the current
+    directory; benchmarks/ is not part of the installed package."""
+    import subprocess
+
+    candidates = [Path(__file__).resolve().parents[1], Path.cwd()]
+    script = next((root / "benchmarks" / "run_all.py" for root in candidates
+                   if (root / "benchmarks" / "run_all.py").exists()), None)
+    if script is None:
+        raise RunError("benchmarks/run_all.py not found: `teachgraph bench` runs the benchmarks of a source checkout "
+                       "(an editable install, `pip install -e .`, or run it from the repository root); looked in "
+                       + ", ".join(str(c) for c in candidates))
+    command = [sys.executable, str(script)] + (["--smoke"] if args.smoke else [])
+    command += ["--only", args.only] if args.only else []
+    command += ["--results-dir", args.results_dir] if args.results_dir else []
+    return subprocess.call(command, cwd=str(script.parents[1]))
 
 
 def _parse_value(text: str) -> Any:
@@ -82,9 +109,11 @@ def _context_from_args(args: argparse.Namespace):
             raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         values[key.strip()] = _parse_value(value)
-    for field in ("environment", "domain", "cycles", "budget", "seed", "teacher_url", "teacher_model"):
+    for field in ("environment", "domain", "cycles", "budget", "seed", "teacher_url", "teacher_model", "student"):
         if getattr(args, field, None) is not None:
             values[field] = getattr(args, field)
+    if getattr(args, "dataset", None) is not None:
+        values["domain_options"] = dict(values.get("domain_options") or {}, dataset=args.dataset)
     if getattr(args, "teacher_url", None) or getattr(args, "teacher_model", None):
         values["teacher"] = "llm"
     ctx = make_context(values)
@@ -108,6 +137,34 @@ def check_teacher(ctx) -> None:
     if served and ctx.teacher_model not in served:
         print(f"warning: {ctx.teacher_url} serves {served}, not {ctx.teacher_model!r}; requests may fail",
               file=sys.stderr)
+
+
+def check_domain(ctx) -> None:
+    """Before any work: the domain's data must load; malformed rows are reported (they were skipped)."""
+    from domains.loaders import DatasetUnavailable
+    from teachgraph.runs import domain_of
+
+    try:
+        domain = domain_of(ctx)
+    except (DatasetUnavailable, ValueError) as error:
+        raise RunError(f"domain {ctx.domain!r}: {error}") from None
+    report = getattr(domain, "report", None)
+    if report is not None and report.skipped:
+        print(f"warning: {report.summary()}", file=sys.stderr)
+
+
+def check_student(ctx) -> None:
+    """Before any work: a student given by hub id must be reachable (this machine may be offline)."""
+    if ctx.student == "tiny" or Path(ctx.student).expanduser().exists():
+        return
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(ctx.student)
+    except Exception as error:  # noqa: BLE001 - offline, unknown id, gated model: one clear line
+        raise RunError(f"student {ctx.student!r} is not a local folder and could not be reached on the Hugging Face "
+                       f"hub ({type(error).__name__}). Offline, download it elsewhere and pass its local path "
+                       "(--student /path/to/model).") from None
 
 
 def _open_checkpointer(path: Path):
@@ -251,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["run", *(argv or [])])
             ctx = _context_from_args(args)
+            check_domain(ctx)
+            check_student(ctx)
             check_teacher(ctx)
             stored = _prepare_run_dir(ctx, resuming=False)
             execute(ctx, stored["run_id"], quiet=args.quiet)
@@ -270,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             except Exception as error:  # noqa: BLE001 - a damaged file gets one clear line
                 raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error!r})") from None
+            check_domain(ctx)
             check_teacher(ctx)
             execute(ctx, run_id, quiet=args.quiet, resuming=True, answer=args.answer)
         elif args.command == "base-student":
@@ -298,7 +358,14 @@ def main(argv: list[str] | None = None) -> int:
             from graph import graph
 
             print(graph.get_graph().draw_mermaid())
+        elif args.command == "bench":
+            return run_benchmarks(args)
     except (ConfigError, RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:  # a student or dataset that cannot be reached offline: one clear line
+        if type(error).__name__ not in {"StudentUnavailable", "DatasetUnavailable"}:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

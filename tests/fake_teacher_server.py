@@ -9,12 +9,15 @@ GET /v1/models, GET /health, GET /stats (request counts), POST /control (fault i
 It recognises the calling agent from the `[teachgraph:<role>]` marker of the system prompt, reads the
 JSON between <input> and </input> of the last user message, and answers with schema-valid content;
 for the synthetic domain its examples are CORRECT (computed with domains.synthetic), so a run with it
-as the teacher improves the student.
+as the teacher improves the student. For the math and code domains (recognised by the domain's brief in
+the system prompt) the generator writes correct items in the domain's schema: arithmetic problems with
+a boxed answer; small stdin and LeetCode-style problems with tests and a reference solution.
 
 Faults (each consumed by one chat request, in order; optionally only by requests of one role):
   invalid_json, schema (valid JSON, wrong shape), http_500, http_429, slow (sleeps `slow_s`, longer than
   the client's timeout), truncated (half the content, finish_reason "length"), disconnect (the connection
-  is closed without an answer), wrong_answer (a generator batch whose first example has a wrong answer).
+  is closed without an answer), wrong_answer (a generator batch whose first example has a wrong answer:
+  math, a final answer that contradicts the solution; code, a reference solution that fails its tests).
   "Connection refused" is the server stopped. With "every": N, only every N-th chat request may take a
   fault (so that each faulty answer is followed by a good one).
 POST /control {"faults": [...], "role": null, "every": 1, "slow_s": 3, "reject_json_schema": bool,
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import re
 import sys
 import threading
@@ -142,6 +146,68 @@ def answer_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any
     if wrong and examples:
         examples[0]["answer"] = examples[0]["answer"] + "9"
     return {"examples": examples}
+
+
+def answer_math_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:
+    """Correct arithmetic problems in the MATH format (problem, solution ending in a boxed answer)."""
+    rng = random.Random(int(data.get("seed", 0)))
+    avoid = set(data.get("avoid") or [])
+    examples = []
+    while len(examples) < int(data["count"]):
+        a, b, c = rng.randint(2, 99), rng.randint(2, 99), rng.randint(2, 9)
+        problem = f"Compute ${a} + {b} \\cdot {c}$."
+        if any(problem in prior for prior in avoid) or any(e["problem"] == problem for e in examples):
+            continue
+        answer = a + b * c
+        examples.append({"problem": problem, "final_answer": str(answer),
+                         "solution": f"First ${b} \\cdot {c} = {b * c}$, then ${a} + {b * c} = {answer}$. "
+                                     f"The answer is $\\boxed{{{answer}}}$."})
+    if wrong and examples:
+        examples[0]["final_answer"] = str(int(examples[0]["final_answer"]) + 1)
+    return {"examples": examples}
+
+
+def answer_code_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:
+    """Small correct problems with tests and reference solutions: stdin ones and LeetCode-style ones."""
+    rng = random.Random(int(data.get("seed", 0)))
+    avoid = set(data.get("avoid") or [])
+    examples = []
+    while len(examples) < int(data["count"]):
+        k = rng.randint(2, 999)
+        if rng.random() < 0.5:
+            statement = f"Read integers a and b (one line, space separated). Print a * b + {k}."
+            tests = [{"input": f"{x} {y}\n", "output": f"{x * y + k}\n", "testtype": "stdin"}
+                     for x, y in ((rng.randint(0, 99), rng.randint(0, 99)) for _ in range(3))]
+            item = {"question_content": statement, "starter_code": "", "func_name": "", "tests": tests,
+                    "reference_solution": f"a, b = map(int, input().split())\nprint(a * b + {k})\n"}
+        else:
+            statement = f"Given a list of integers nums, return the sum of its elements plus {k}."
+            tests = []
+            for _ in range(3):
+                nums = [rng.randint(-50, 50) for _ in range(rng.randint(1, 6))]
+                tests.append({"input": json.dumps(nums), "output": json.dumps(sum(nums) + k), "testtype": "functional"})
+            item = {"question_content": statement, "func_name": "sumPlus", "tests": tests,
+                    "starter_code": "class Solution:\n    def sumPlus(self, nums: List[int]) -> int:\n        ",
+                    "reference_solution": ("class Solution:\n    def sumPlus(self, nums: List[int]) -> int:\n"
+                                           f"        return sum(nums) + {k}\n")}
+        if any(item["question_content"] in prior for prior in avoid) or any(
+                e["question_content"] == item["question_content"] for e in examples):
+            continue
+        examples.append(item)
+    if wrong and examples:
+        examples[0]["reference_solution"] = examples[0]["reference_solution"].replace(" + ", " - ", 1)
+    return {"examples": examples}
+
+
+GENERATORS = {"synthetic": answer_generator, "math": answer_math_generator, "code": answer_code_generator}
+
+
+def domain_of_prompt(system: str) -> str:
+    """Which domain a request is for, from the domain's brief in the system prompt."""
+    for name in ("math", "code"):
+        if f"Task domain {name}" in system:
+            return name
+    return "synthetic"
 
 
 ANSWERS = {"skill_label": answer_skill_label, "skill_group": answer_skill_group, "skill_map": answer_skill_map,
@@ -313,7 +379,8 @@ class Handler(BaseHTTPRequestHandler):
         found = _INPUT.search(users[0] if users else "")
         try:
             data = json.loads(found.group(1)) if found else {}
-            answer = ANSWERS[role](data, wrong=True) if fault == "wrong_answer" else ANSWERS[role](data)
+            answer_fn = GENERATORS[domain_of_prompt(system)] if role == "generator" else ANSWERS[role]
+            answer = answer_fn(data, wrong=True) if fault == "wrong_answer" else answer_fn(data)
         except Exception as error:  # noqa: BLE001 - a bad request is the client's problem: say what
             return self._reply(400, {"error": {"message": f"fake teacher could not read the input: {error!r}"}}, None)
         content = json.dumps(answer)

@@ -225,6 +225,38 @@ def test_deduplicate_drops_and_counts_bad_examples(tmp_path):
     assert deduplicate(state, runtime)["cycle_stats"]["kept"] == len(good)
 
 
+def test_deduplicate_drops_what_the_student_already_answers_when_asked(tmp_path, base_student):
+    """DataEnvGym's second quality check, used as a filter: a student taught max_digit for a few
+    seconds answers many max_digit examples and no 8-digit min_digit ones; with drop_solved on, the
+    ones it answers go and the rest stay."""
+    from students import TrainSettings, student_from_context
+
+    run_dir = tmp_path / "run"
+    ctx = make_context(tiny(run_dir=str(run_dir), drop_solved=True))
+    domain = domain_of(ctx)
+    student = student_from_context(ctx, base_student, domain)
+    student.train(domain.generate("max_digit", "4 digits", None, 640, seed=1),
+                  TrainSettings(epochs=4, batch_size=64, learning_rate=1e-2, seed=0))
+    student.save(str(tmp_path / "student"))
+    known = domain.generate("max_digit", "4 digits", None, 40, seed=7)
+    unknown = domain.generate("min_digit", "8 digits", None, 40, seed=7)
+    generated = tmp_path / "generated.jsonl"
+    generated.write_text("".join(json.dumps(r) + "\n" for r in known + unknown))
+    state = {"run_dir": str(run_dir), "plan": {"cycle": 1}, "generated_path": str(generated),
+             "student_path": str(tmp_path / "student")}
+    update = deduplicate(state, Runtime(context=ctx))
+    solved = update["cycle_stats"]["dropped"].get("student_already_correct", 0)
+    kept = read_jsonl(RunPaths.of(run_dir).accepted(1))
+    kept_known = sum(e["skill"] == "max_digit" for e in kept)
+    assert solved >= 8 and kept_known == 40 - solved and len(kept) == 80 - solved
+    dropped = read_jsonl(RunPaths.of(run_dir).dropped(1))
+    for row in dropped:  # every drop is an example the student really answers correctly
+        assert row["drop_reason"] == "student_already_correct"
+        assert domain.score(student.predict([row["prompt"]])[0], row)
+    off = deduplicate(dict(state, run_dir=str(tmp_path / "off")), Runtime(context=make_context(tiny(run_dir=str(tmp_path / "off")))))
+    assert "student_already_correct" not in off["cycle_stats"]["dropped"] and off["cycle_stats"]["kept"] == 80
+
+
 def test_train_writes_next_student(pipeline):
     step = pipeline["steps"]["train"]
     update, paths = step["update"], pipeline["paths"]

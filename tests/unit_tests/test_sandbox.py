@@ -1,0 +1,530 @@
+"""teachgraph/sandbox.py: hostile programs are contained within their limits; this process is unaffected.
+
+Limits are small (about a second) so the file runs quickly; wall-clock assertions are loose because
+the machine is shared. Hostile programs aim only at files under tmp_path and at processes this test
+starts itself, never at the checkout or at pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from teachgraph import sandbox
+from teachgraph.sandbox import LAYERS, SandboxLimits, SandboxResult, isolation_available, run_python
+
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox targets Linux"),
+              pytest.mark.timeout(120)]
+
+LIMITS = SandboxLimits(cpu_seconds=1, wall_seconds=4, memory_mb=256, output_bytes=200_000, file_bytes=1_000_000)
+
+
+def rss_mb() -> float:
+    """This process's current resident memory."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def processes_in_group(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # state, ppid, pgrp
+            found.append(int(entry))
+    return found
+
+
+def assert_contained(result: SandboxResult) -> None:
+    """Nothing of the sandbox is left running: no process in its process group."""
+    assert result.pid is not None
+    assert processes_in_group(result.pid) == []
+
+
+def can_unshare_net() -> bool:
+    command = ["unshare", "--net", "true"] if os.geteuid() == 0 else ["unshare", "-rn", "true"]
+    if not shutil.which("unshare"):
+        return False
+    try:
+        return subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def run_without_guard(code: str, limits: SandboxLimits = LIMITS) -> SandboxResult:
+    """The kernel layers alone (the tests' private switch; run_python always installs the guard)."""
+    probe = sandbox._probe()
+    return sandbox._run(code, "", limits, {}, [], [], probe.unshare_prefix, probe.namespace_layers,
+                        set(probe.broken) | {"audit_guard"})
+
+
+@pytest.fixture
+def server():
+    """A TCP server on 127.0.0.1 that records every connection it accepts."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, address = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            accepted.append(address)
+            connection.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], accepted
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+@pytest.fixture
+def bystander():
+    """A process (and process group) that is not the sandbox's, for programs that signal others."""
+    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+# ---- the basics ---------------------------------------------------------------------------------
+
+
+def test_isolation_layers_are_probed_and_reported():
+    available = isolation_available()
+    assert set(available) == set(LAYERS)
+    assert available["process_group"] and available["rlimits"] and available["audit_guard"]
+    if can_unshare_net():
+        assert available["netns"]
+    result = run_python("print('hi')", limits=LIMITS)
+    assert result.status == "ok" and result.stdout == "hi\n"
+    assert [layer for layer in LAYERS if available[layer]] == [layer for layer in LAYERS if layer in result.isolation]
+    assert_contained(result)
+
+
+def test_stdin_argv_and_files_reach_the_program():
+    code = "import sys\nname = input()\nrest = sys.stdin.read()\nprint(name.upper(), sys.argv[1:], open('data/x.txt').read(), len(rest))"
+    result = run_python(code, stdin="ada\n" + "y" * 300_000, argv=["--flag", "2"], files={"data/x.txt": "payload"},
+                        limits=LIMITS)
+    assert result.status == "ok", result.stderr
+    assert result.stdout == "ADA ['--flag', '2'] payload 300000\n"
+
+
+def test_stdin_a_program_never_reads_does_not_block():
+    result = run_python("print('done')", stdin="z" * 5_000_000, limits=LIMITS)
+    assert result.status == "ok" and result.stdout == "done\n"
+
+
+def test_exit_codes_exceptions_and_syntax_errors():
+    assert run_python("exit()", limits=LIMITS).status == "ok"
+    exited = run_python("import sys\nsys.exit(3)", limits=LIMITS)
+    assert (exited.status, exited.returncode) == ("error", 3)
+    failed = run_python("x = 1\n1 / 0", limits=LIMITS)
+    assert failed.status == "error" and failed.exception == "ZeroDivisionError"
+    assert 'File "' in failed.stderr and "line 2" in failed.stderr and "sandbox.py" not in failed.stderr
+    broken = run_python("print(", limits=LIMITS)
+    assert broken.status == "error" and "SyntaxError" in broken.stderr
+
+
+def test_the_standard_library_works_inside():
+    code = """
+import collections, datetime, decimal, fractions, hashlib, heapq, json, random, re, sqlite3, statistics, tempfile
+import threading, zlib, pathlib
+from typing import List
+assert hashlib.sha256(b"x").hexdigest().startswith("2d711642")
+assert str(decimal.Decimal(1) / 4) == "0.25"
+with tempfile.TemporaryDirectory() as folder:
+    pathlib.Path(folder, "a.txt").write_text("ok")
+assert sqlite3.connect(":memory:").execute("select 41 + 1").fetchone() == (42,)
+threads = [threading.Thread(target=sum, args=(range(1000),)) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(datetime.date(2024, 1, 1).isoformat(), collections.Counter("aab").most_common(1))
+"""
+    result = run_python(code, limits=LIMITS)
+    assert result.status == "ok", result.stderr
+    assert result.stdout == "2024-01-01 [('a', 2)]\n"
+
+
+def test_writing_inside_its_own_directory_works_and_the_directory_is_removed():
+    code = """
+import os, shutil
+os.makedirs("a/b")
+with open("a/b/f.txt", "w") as f:
+    f.write("hello")
+os.rename("a/b/f.txt", "a/g.txt")
+shutil.copyfile("a/g.txt", "out.txt")
+shutil.rmtree("a")
+print(sorted(os.listdir(".")), os.getcwd())
+"""
+    result = run_python(code, limits=LIMITS, collect=["out.txt", "missing.txt"])
+    assert result.status == "ok", result.stderr
+    listing, workdir = result.stdout.rsplit(" ", 1)
+    assert listing == "['main.py', 'out.txt']"
+    assert result.files == {"out.txt": "hello"}
+    assert not os.path.exists(workdir.strip())
+    assert_contained(result)
+
+
+# ---- hostile programs ---------------------------------------------------------------------------
+
+
+def test_fork_bomb_is_refused():
+    result = run_python("import os\nwhile True:\n    os.fork()", limits=LIMITS)
+    assert result.status == "blocked"
+    assert any("fork" in b for b in result.blocked)
+    assert result.wall_seconds < LIMITS.wall_seconds
+    assert_contained(result)
+
+
+def test_spawning_a_subprocess_is_refused(tmp_path):
+    target = tmp_path / "spawned"
+    for code in (f"import subprocess\nsubprocess.run(['touch', {str(target)!r}])",
+                 f"import os\nos.system('touch {target}')",
+                 "import _posixsubprocess\n_posixsubprocess.fork_exec()",
+                 f"import os\nos.execv('/usr/bin/touch', ['touch', {str(target)!r}])"):
+        result = run_python(code, limits=LIMITS)
+        assert result.status == "blocked", (code, result.stderr)
+        assert_contained(result)
+    assert not target.exists()
+
+
+def test_an_infinite_cpu_loop_hits_the_cpu_limit():
+    limits = SandboxLimits(cpu_seconds=1, wall_seconds=8, memory_mb=256)
+    started = time.monotonic()
+    result = run_python("while True:\n    pass", limits=limits)
+    assert result.status == "timeout"
+    assert 0.8 <= result.cpu_seconds <= 2.5  # SIGXCPU at 1 s of CPU time (SIGKILL at 2 s)
+    assert result.wall_seconds < limits.wall_seconds  # the CPU limit ended it, not the wall clock
+    assert time.monotonic() - started < limits.wall_seconds
+    assert_contained(result)
+
+
+def test_sleeping_forever_hits_the_wall_limit_and_the_group_is_killed():
+    limits = SandboxLimits(cpu_seconds=5, wall_seconds=1.5, memory_mb=256)
+    started = time.monotonic()
+    result = run_python("import time\nprint('going to sleep', flush=True)\ntime.sleep(1000)", limits=limits)
+    assert result.status == "timeout"
+    assert result.returncode == -signal.SIGKILL
+    assert result.stdout == "going to sleep\n"
+    assert 1.4 <= result.wall_seconds < 5
+    assert time.monotonic() - started < 8
+    assert_contained(result)
+
+
+def test_ignoring_sigterm_does_not_save_a_loop():
+    code = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    time.sleep(0.01)"
+    result = run_python(code, limits=SandboxLimits(cpu_seconds=5, wall_seconds=1.5, memory_mb=256))
+    assert result.status == "timeout" and result.returncode == -signal.SIGKILL
+    assert_contained(result)
+
+
+def test_a_memory_bomb_hits_the_memory_limit_and_this_process_stays_small():
+    before = rss_mb()
+    result = run_python("blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))", limits=LIMITS)
+    assert result.status == "memory"
+    assert rss_mb() - before < 50
+    one_shot = run_python("x = ' ' * (2 * 10**9)", limits=LIMITS)
+    assert one_shot.status == "memory"
+    assert_contained(result)
+
+
+def test_writing_outside_its_directory_is_refused(tmp_path):
+    target = tmp_path / "escape.txt"
+    for code in (f"open({str(target)!r}, 'w').write('x')",
+                 f"import os\nos.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)",
+                 f"import pathlib\npathlib.Path({str(target)!r}).write_text('x')",
+                 f"import os\nos.symlink({str(target)!r}, 'link')\nopen('link', 'w').write('x')",
+                 f"import os\nos.mkdir({str(tmp_path / 'dir')!r})",
+                 "open('/dev/shm/teachgraph-sandbox-test', 'w')"):
+        result = run_python(code, limits=LIMITS)
+        assert result.status == "blocked", (code, result.stderr)
+    assert sorted(tmp_path.iterdir()) == []
+    assert not os.path.exists("/dev/shm/teachgraph-sandbox-test")
+
+
+def test_deleting_renaming_or_chmod_outside_is_refused(tmp_path):
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    victim.chmod(0o600)
+    for code in (f"import os\nos.remove({str(victim)!r})",
+                 f"import os\nos.rename({str(victim)!r}, 'stolen.txt')",
+                 f"import shutil\nshutil.rmtree({str(tmp_path)!r})",
+                 f"import os\nos.chmod({str(victim)!r}, 0o777)",
+                 f"import os\nos.truncate({str(victim)!r}, 0)"):
+        result = run_python(code, limits=LIMITS)
+        assert result.status == "blocked", (code, result.stderr)
+    assert victim.read_text() == "precious"
+    assert victim.stat().st_mode & 0o777 == 0o600
+
+
+def test_reading_files_outside_the_read_roots_is_refused(tmp_path):
+    secret = tmp_path / "api_key.txt"
+    secret.write_text("sk-secret")
+    result = run_python(f"print(open({str(secret)!r}).read())", limits=LIMITS)
+    assert result.status == "blocked"
+    assert "sk-secret" not in result.stdout + result.stderr
+
+
+def test_a_huge_file_in_its_own_directory_stops_at_the_file_size_limit():
+    code = """
+import os
+try:
+    with open("big.bin", "wb") as f:
+        while True:
+            f.write(b"x" * 65536)
+            f.flush()
+except OSError as exc:
+    print(exc.errno, os.path.getsize("big.bin"))
+"""
+    result = run_python(code, limits=LIMITS)
+    assert result.status == "ok", result.stderr
+    errno, size = map(int, result.stdout.split())
+    assert errno == 27  # EFBIG
+    assert size <= LIMITS.file_bytes
+
+
+def test_a_socket_to_a_local_server_never_connects(server):
+    port, accepted = server
+    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'hello')"
+    result = run_python(code, limits=LIMITS)
+    assert result.status == "blocked"
+    raw = run_python(f"import socket\ns = socket.socket()\ns.connect(('127.0.0.1', {port}))", limits=LIMITS)
+    assert raw.status == "blocked"
+    time.sleep(0.3)  # give the server a moment to accept anything that did arrive
+    assert accepted == []
+
+
+def test_printing_gigabytes_stops_at_the_output_limit():
+    before = rss_mb()
+    started = time.monotonic()
+    result = run_python("while True:\n    print('x' * 10**6)", limits=LIMITS)
+    assert result.status == "output_limit"
+    assert result.truncated
+    assert len(result.stdout) + len(result.stderr) <= LIMITS.output_bytes
+    assert time.monotonic() - started < LIMITS.wall_seconds
+    assert rss_mb() - before < 50
+    assert_contained(result)
+
+
+def test_killing_the_parent_or_another_process_is_refused(bystander):
+    result = run_python("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)", limits=LIMITS)
+    assert result.status == "blocked"  # and this test process is still here to check it
+    for code in (f"import os, signal\nos.kill({bystander.pid}, signal.SIGTERM)",
+                 f"import os, signal\nos.killpg({bystander.pid}, signal.SIGTERM)"):
+        assert run_python(code, limits=LIMITS).status == "blocked"
+    assert bystander.poll() is None
+
+
+def test_killing_itself_is_allowed():
+    result = run_python("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", limits=LIMITS)
+    assert result.status == "error" and result.returncode == -signal.SIGKILL
+
+
+def test_threads_left_running_after_main_are_reaped():
+    daemon = run_python("import threading, time\nthreading.Thread(target=time.sleep, args=(100,), daemon=True).start()\n"
+                        "print('bye')", limits=LIMITS)
+    assert daemon.status == "ok" and daemon.stdout == "bye\n" and daemon.wall_seconds < LIMITS.wall_seconds
+    assert_contained(daemon)
+    lingering = run_python("import threading, time\nthreading.Thread(target=time.sleep, args=(100,)).start()\n"
+                           "print('bye')", limits=SandboxLimits(cpu_seconds=5, wall_seconds=1.5, memory_mb=256))
+    assert lingering.status == "timeout" and lingering.stdout == "bye\n"  # Python waits for it, as usual
+    assert_contained(lingering)
+
+
+def test_a_child_process_cannot_be_left_behind():
+    code = "import os\ntry:\n    os.fork()\nexcept PermissionError as exc:\n    print(exc)"
+    result = run_python(code, limits=LIMITS)
+    assert result.status == "ok" and "not allowed" in result.stdout
+    assert result.blocked  # the refusal is reported even though the program caught it
+    assert_contained(result)
+
+
+def test_ctypes_is_refused():
+    for code in ("import ctypes\nctypes.CDLL(None).fork()", "import _ctypes", "import ctypes.util"):
+        result = run_python(code, limits=LIMITS)
+        assert result.status == "blocked", code
+    gc_walk = run_python("import gc\nprint(len(gc.get_objects()))", limits=LIMITS)
+    assert gc_walk.status == "blocked"
+
+
+def test_a_recursion_bomb_is_a_runtime_error():
+    result = run_python("def f(n):\n    return f(n + 1)\nf(0)", limits=LIMITS)
+    assert result.status == "error" and result.exception == "RecursionError"
+    deep = run_python("import sys\nsys.setrecursionlimit(10**8)\ndef f(n):\n    return f(n + 1)\nf(0)",
+                      limits=SandboxLimits(cpu_seconds=1, wall_seconds=4, memory_mb=128))
+    assert deep.status in ("error", "memory", "timeout")
+    assert_contained(deep)
+
+
+def test_raising_its_own_limits_is_refused():
+    code = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))"
+    assert run_python(code, limits=LIMITS).status == "blocked"
+
+
+def test_concurrent_runs_from_threads_are_independent():
+    programs = {
+        "ok": ("import sys\nprint(sys.stdin.read().upper())", "abc", "ok"),
+        "sleep": ("import time\ntime.sleep(100)", "", "timeout"),
+        "memory": ("x = bytearray(2 * 10**9)", "", "memory"),
+        "flood": ("while True:\n    print('y' * 10**5)", "", "output_limit"),
+        "error": ("raise ValueError('nope')", "", "error"),
+        "write": ("open('f', 'w').write('1')\nprint(open('f').read())", "", "ok"),
+    }
+    limits = SandboxLimits(cpu_seconds=2, wall_seconds=2, memory_mb=256, output_bytes=100_000)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(run_python, code, stdin, limits) for name, (code, stdin, _) in programs.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    for name, (_, _, status) in programs.items():
+        assert results[name].status == status, (name, results[name])
+    assert results["ok"].stdout == "ABC\n" and results["write"].stdout == "1\n"
+    for result in results.values():
+        assert_contained(result)
+
+
+def test_the_sandbox_dies_with_its_parent():
+    """If the teachgraph process is killed mid-run, its sandboxed program does not linger."""
+    root = Path(__file__).resolve().parents[2]
+    outer = subprocess.Popen([sys.executable, "-c", (
+        f"import sys; sys.path.insert(0, {str(root)!r})\n"
+        "from teachgraph.sandbox import run_python, SandboxLimits\n"
+        "run_python('import time\\ntime.sleep(60)', limits=SandboxLimits(wall_seconds=60, cpu_seconds=60))")])
+    try:
+        child = workdir = None
+        deadline = time.monotonic() + 20
+        while child is None and time.monotonic() < deadline:  # (the first sandbox is the layer probe)
+            for pid in children_of(outer.pid):
+                arguments = cmdline(pid).split("\0")
+                if "--teachgraph-sandbox-child" in arguments:
+                    folder = json.loads(arguments[-2])["workdir"]  # the config, its last argument
+                    try:
+                        program = Path(folder, "main.py").read_text(errors="replace")
+                    except OSError:
+                        continue  # a run that just ended
+                    if "sleep(60)" in program:
+                        child, workdir = pid, folder
+            time.sleep(0.05)
+        assert child is not None, "the sandbox never started"
+        time.sleep(0.3)  # let it reach the program
+    finally:
+        outer.kill()
+        outer.wait()
+    deadline = time.monotonic() + 10
+    while is_running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_running(child)
+    shutil.rmtree(workdir, ignore_errors=True)  # the killed parent could not remove it
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def is_running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whoever reaps orphans here)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_without_unshare_the_other_layers_still_apply(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox, "_probe_result", None)  # probe again, on a machine without unshare
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    available = isolation_available()
+    assert not available["netns"] and not available["userns"] and available["audit_guard"]
+    result = run_python(f"open({str(tmp_path / 'x')!r}, 'w')", limits=LIMITS)
+    assert result.status == "blocked" and "netns" not in result.isolation
+    assert not (tmp_path / "x").exists()
+
+
+# ---- layers on their own ------------------------------------------------------------------------
+
+
+def test_the_guard_alone_still_contains_programs(monkeypatch, tmp_path, server):
+    """Where the kernel offers nothing (or it is switched off), the audit guard still refuses."""
+    monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", "netns,landlock,seccomp,caps,audit_guard")
+    port, accepted = server
+    target = tmp_path / "escape.txt"
+    for code in ("import os\nos.fork()", f"open({str(target)!r}, 'w')",
+                 f"import socket\nsocket.create_connection(('127.0.0.1', {port}))"):
+        result = run_python(code, limits=LIMITS)
+        assert result.status == "blocked", (code, result.stderr)
+        assert "audit_guard" in result.isolation  # it cannot be switched off
+        assert not {"netns", "landlock", "seccomp", "caps"} & set(result.isolation)
+    assert not target.exists() and accepted == []
+
+
+KERNEL_CASES = {
+    "fork": ("import os\nos.fork()", {"seccomp"}),
+    "exec": ("import os\nos.execv('/bin/sh', ['sh', '-c', 'echo escaped'])", {"seccomp", "landlock"}),
+    "write": ("open({target!r}, 'w').write('x')", {"landlock"}),
+    "connect": ("import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)", {"seccomp", "netns", "landlock"}),
+    "signal": ("import os, signal\nos.kill({bystander}, signal.SIGKILL)", {"seccomp"}),
+    "chmod": ("import os\nos.chmod({target!r}, 0o777)", {"seccomp"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KERNEL_CASES))
+def test_the_kernel_layers_alone_contain_programs(case, tmp_path, server, bystander):
+    """Defence in depth: with the audit guard off, namespaces/Landlock/seccomp still refuse."""
+    code, any_of = KERNEL_CASES[case]
+    available = {layer for layer, ok in isolation_available().items() if ok}
+    if not any_of & available:
+        pytest.skip(f"none of {sorted(any_of)} on this machine")
+    port, accepted = server
+    target = tmp_path / "escape.txt"
+    if case == "chmod":
+        target.write_text("x")
+        target.chmod(0o600)
+    result = run_without_guard(code.format(target=str(target), port=port, bystander=bystander.pid))
+    assert "audit_guard" not in result.isolation
+    assert result.status == "error", result
+    assert "PermissionError" in result.stderr or "Errno" in result.stderr
+    assert "escaped" not in result.stdout
+    assert accepted == [] and bystander.poll() is None
+    assert (case != "write" or not target.exists()) and (case != "chmod" or target.stat().st_mode & 0o777 == 0o600)
+    assert_contained(result)
