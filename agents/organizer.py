@@ -42,9 +42,9 @@ def learning_progress(tree: dict[str, Any], unit: int, window: int = 2) -> float
     settled actions, or None before any action is settled. Losses count as no progress; the data a
     reward was bought with is floored at half the nominal allocation, so a skill kept on a trickle of
     data cannot look fast from one noisy evaluation."""
+    nominal = unit * max(1, len(tree["subskills"]))
     rates = []
     for h in [h for h in tree["history"] if h.get("reward") is not None][-window:]:
-        nominal = unit * max(1, len(tree["subskills"]))
         spent = h.get("allocated")
         share = max(0.5, spent / nominal) if spent is not None else 1.0
         rates.append(max(0.0, h["reward"]) / share)

@@ -160,7 +160,7 @@ class CodeDomain(HeldOutDataset):
         if folder is None or not (folder / "train.jsonl").exists():
             return []
         held_out = {e["question_id"] for e in self._val + self._test}
-        rows = [r for r in read_rows(folder / "train.jsonl", self.report)]
+        rows = read_rows(folder / "train.jsonl", self.report)
         solutions = {str(r.get("question_id")): r.get("solution") for r in rows}
         pool = []
         for e in validate_rows(rows, self._example, self.report, "train.jsonl"):

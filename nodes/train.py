@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from graph.context import TeachContext, context_of
 from graph.state import TeachState
 from students import TrainSettings, base_student_path, student_from_context
 from students.pretrain import REPLAY_FILE
-from teachgraph.io import read_jsonl, replace_dir_atomic
+from teachgraph.io import read_jsonl, write_dir_atomic
 from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds
 
 
@@ -56,14 +54,7 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
 
     stats = student.train(examples, settings, progress=progress)
     final = paths.student(target)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=final.parent, prefix=".student-")
-    try:
-        student.save(tmp)
-        replace_dir_atomic(tmp, final)  # a crash before this line leaves the last good student in place
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_dir_atomic(final, student.save, prefix=".student-")  # a crash leaves the last good student in place
     total = state.get("train_examples_total", 0) + sum(1 for _ in read_jsonl(paths.accepted(target)))
     log_event(state["run_dir"], "train", target, steps=stats["steps"])
     return {

@@ -7,8 +7,6 @@ so every run (and every seed) of a comparison starts from the same student.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -17,7 +15,7 @@ from domains.base import Domain, stable_hash
 from students.base import TrainSettings
 from students.hf import HFStudent
 from students.tiny import TinyConfig, build_tiny_student
-from teachgraph.io import replace_dir_atomic, write_jsonl_atomic
+from teachgraph.io import write_dir_atomic, write_jsonl_atomic
 
 BASE_VERSION = 1
 REPLAY_FILE = "pretrain_sample.jsonl"
@@ -53,16 +51,13 @@ def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), example
     student = HFStudent(model=model, tokenizer=tokenizer, max_new_tokens=domain.default_max_new_tokens,
                         meta={"base_skills": skills, "base_key": key})
     stats = student.train(data, TrainSettings(epochs=epochs, learning_rate=3e-3, seed=0), progress=progress)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=final.parent, prefix=".building-")
-    try:
+    step = max(1, len(data) // 3000)
+
+    def write(tmp: str) -> None:
         student.save(tmp)
-        step = max(1, len(data) // 3000)
         write_jsonl_atomic(Path(tmp, REPLAY_FILE), data[::step])
-        replace_dir_atomic(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_dir_atomic(final, write, prefix=".building-")
     log(f"base student ready: loss {stats['loss_first']} -> {stats['loss_last']} in {stats['seconds']:.0f}s")
     return str(final)
 
@@ -77,12 +72,5 @@ def _untrained_student(domain: Domain, tiny: TinyConfig, key: str, final: Path, 
     model, tokenizer = build_tiny_student(replace(tiny, text=True, max_length=4096), seed=0)
     student = HFStudent(model=model, tokenizer=tokenizer, prompt_format="chat",
                         max_new_tokens=domain.default_max_new_tokens, meta={"base_skills": [], "base_key": key})
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=final.parent, prefix=".building-")
-    try:
-        student.save(tmp)
-        replace_dir_atomic(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_dir_atomic(final, student.save, prefix=".building-")
     return str(final)

@@ -330,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # noqa: BLE001 - a damaged file gets one clear line
                 raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error!r})") from None
             check_domain(ctx)
+            check_student(ctx)
             check_teacher(ctx)
             execute(ctx, run_id, quiet=args.quiet, resuming=True, answer=args.answer)
         elif args.command == "base-student":
@@ -364,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except RuntimeError as error:  # a student or dataset that cannot be reached offline: one clear line
-        if type(error).__name__ not in {"StudentUnavailable", "DatasetUnavailable"}:
+        from domains.loaders import DatasetUnavailable
+        from students.hf import StudentUnavailable
+
+        if not isinstance(error, (DatasetUnavailable, StudentUnavailable)):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 
 def _umask() -> int:
@@ -50,6 +50,20 @@ def read_json(path: str | Path) -> Any:
 def read_jsonl(path: str | Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def write_dir_atomic(final_dir: str | Path, write: Callable[[str], None], prefix: str = ".writing-") -> None:
+    """Write a directory through `write(tmp_dir)` beside `final_dir`, then move it into place: a crash
+    leaves the previous directory (or none), never a half-written one."""
+    final_dir = Path(final_dir)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=final_dir.parent, prefix=prefix)
+    try:
+        write(tmp)
+        replace_dir_atomic(tmp, final_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def replace_dir_atomic(tmp_dir: str | Path, final_dir: str | Path) -> None:

@@ -110,3 +110,25 @@ def test_replace_dir_atomic_into_a_new_place(tmp_path):
     io.replace_dir_atomic(str(tmp), str(tmp_path / "final"))
     assert (tmp_path / "final" / "f").read_text() == "x"
     assert not tmp.exists()
+
+
+def test_write_dir_atomic_moves_a_written_directory_into_place(tmp_path):
+    final = tmp_path / "deep" / "student"
+    io.write_dir_atomic(final, lambda tmp: Path(tmp, "w.bin").write_text("weights"), prefix=".student-")
+    assert (final / "w.bin").read_text() == "weights"
+    assert [p.name for p in final.parent.iterdir()] == ["student"]  # no temporary directory left
+
+
+def test_write_dir_atomic_keeps_the_previous_directory_when_writing_fails(tmp_path):
+    final = tmp_path / "student"
+    final.mkdir()
+    (final / "w.bin").write_text("old")
+
+    def crash(tmp: str) -> None:
+        Path(tmp, "w.bin").write_text("half")
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError, match="mid-write"):
+        io.write_dir_atomic(final, crash)
+    assert (final / "w.bin").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["student"]
