@@ -69,9 +69,9 @@ def timed_saver(path: Path):
 
 def run_graph(ctx) -> dict:
     """Run ctx's teaching loop as the CLI does; return the timeline the breakdown is computed from."""
-    from graph import build_graph
+    from teachgraph.graph import build_graph
     from teachgraph.io import read_json, read_jsonl
-    from teachgraph.runs import RunPaths
+    from teachgraph.paths import RunPaths
 
     paths = RunPaths.of(ctx.run_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -155,9 +155,9 @@ def markdown(rows: list[dict], total: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = common.parser(NAME, __doc__).parse_args(argv)
     clock, machine = common.Stopwatch(), common.machine_record()
-    from graph import make_context
-    from students import base_student_path
-    from teachgraph.runs import domain_of
+    from teachgraph.graph import make_context
+    from teachgraph.students import base_student_path
+    from teachgraph.paths import domain_of
 
     values = common.tiny_config() if args.smoke else {}
     with tempfile.TemporaryDirectory(prefix="bench-cycle-cost-") as tmp:

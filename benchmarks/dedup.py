@@ -194,7 +194,7 @@ def labelled_pairs(domain, per_subskill: int, per_template: int) -> list[dict]:
 
 def decide(pairs: list[dict], embedding: str, root: Path) -> list[bool]:
     """Whether the deduplicator drops each b given every a stored (b alone per call, then rolled back)."""
-    from domains.base import example_id
+    from teachgraph.domains.base import example_id
     from teachgraph.dedup import DedupStore
 
     store = DedupStore(str(root / f"quality-{embedding}"), embedding)
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-minilm", action="store_true", help="precision/recall for the hashing embedding only")
     args = p.parse_args(argv)
     clock, machine = common.Stopwatch(), common.machine_record()
-    from domains import get_domain
+    from teachgraph.domains import get_domain
 
     domain = get_domain("synthetic", seed=0)  # the default run's domain and splits
     levels = SMOKE_LEVELS if args.smoke else LEVELS

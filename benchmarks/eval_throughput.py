@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     clock, machine = common.Stopwatch(), common.machine_record()
     repeats = args.repeats or (1 if args.smoke else 3)
 
-    from graph import make_context
-    from students import base_student_path, student_from_context
-    from teachgraph.runs import domain_of
+    from teachgraph.graph import make_context
+    from teachgraph.students import base_student_path, student_from_context
+    from teachgraph.paths import domain_of
 
     ctx = make_context(common.tiny_config() if args.smoke else {})
     domain = domain_of(ctx)

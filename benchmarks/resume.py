@@ -65,7 +65,7 @@ def next_nodes(run_dir: Path) -> tuple[str, ...]:
     """What the run's latest checkpoint executes next (read while the run writes it)."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from graph import build_graph
+    from teachgraph.graph import build_graph
 
     thread_id = json.loads((run_dir / "config.json").read_text())["run_id"]
     conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False, timeout=30)
@@ -147,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     clock, machine = common.Stopwatch(), common.machine_record()
     import yaml
 
-    from graph import make_context
-    from students import base_student_path
-    from teachgraph.runs import domain_of
+    from teachgraph.graph import make_context
+    from teachgraph.students import base_student_path
+    from teachgraph.paths import domain_of
 
     values = dict(common.tiny_config(), **SMOKE) if args.smoke else dict(FULL)
     with tempfile.TemporaryDirectory(prefix="bench-resume-") as tmp:

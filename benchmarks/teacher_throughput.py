@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, field) is None:
             setattr(args, field, smoke if args.smoke else full)
 
-    from agents.llm import LLMGenerator
-    from agents.llm_client import TeacherClient
-    from domains import get_domain
-    from graph.context import make_context
+    from teachgraph.teachers.llm import LLMGenerator
+    from teachgraph.teachers.llm_client import TeacherClient
+    from teachgraph.domains import get_domain
+    from teachgraph.graph.context import make_context
     from tests.fake_teacher_server import FakeTeacher
 
     requests_total = args.concurrency * args.rounds

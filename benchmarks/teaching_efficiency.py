@@ -109,7 +109,7 @@ def run_one(config: dict[str, Any], env: str, seed: int, run_dir: Path) -> dict[
     so an interrupted benchmark continues where it stopped."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from graph import build_graph, make_context
+    from teachgraph.graph import build_graph, make_context
     from teachgraph.io import read_json, write_json_atomic
 
     ctx = make_context(dict(config, environment=env, seed=seed, run_dir=str(run_dir)))
@@ -264,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown environments {unknown}; allowed: {list(ENVS)}")
     seeds = list(range(args.seeds if args.seeds is not None else (2 if args.smoke else FULL_SEEDS)))
 
-    from graph import make_context
-    from students import base_student_path
-    from teachgraph.runs import domain_of
+    from teachgraph.graph import make_context
+    from teachgraph.students import base_student_path
+    from teachgraph.paths import domain_of
 
     started = time.perf_counter()
     info = machine_info()

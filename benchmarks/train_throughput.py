@@ -39,7 +39,7 @@ TARGET_RATIO = 0.9
 
 def cycle_data(ctx, domain, base_path: str) -> list[dict]:
     """budget / cycles fresh examples over every (skill, subskill), plus the replayed share."""
-    from students.pretrain import REPLAY_FILE
+    from teachgraph.students.pretrain import REPLAY_FILE
     from teachgraph.io import read_jsonl
 
     catalog = domain.skill_catalog()
@@ -118,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from graph import make_context
-    from students import TrainSettings, base_student_path, student_from_context
-    from teachgraph.runs import domain_of, emit
+    from teachgraph.graph import make_context
+    from teachgraph.students import TrainSettings, base_student_path, student_from_context
+    from teachgraph.paths import domain_of, emit
 
     ctx = make_context(common.tiny_config() if args.smoke else {})
     domain = domain_of(ctx)

@@ -101,7 +101,7 @@ class TeachContext(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "TeachContext":
-        from domains import DOMAINS
+        from teachgraph.domains import DOMAINS
 
         if self.domain not in DOMAINS:
             raise ValueError(f"domain: unknown domain {self.domain!r}; allowed: {sorted(DOMAINS)}")
@@ -142,7 +142,7 @@ def _check_domain_options(domain: str, options: dict[str, Any]) -> None:
     """Unknown keyword options of a domain fail here, naming the allowed ones."""
     import inspect
 
-    from domains import domain_class
+    from teachgraph.domains import domain_class
 
     parameters = inspect.signature(domain_class(domain)).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):

@@ -11,10 +11,10 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
-from nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, review, train
-from nodes.review import after_review
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
+from teachgraph.nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, review, train
+from teachgraph.nodes.review import after_review
 
 
 def after_evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> str:

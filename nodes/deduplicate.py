@@ -8,13 +8,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from domains.base import score_all
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
-from students import student_from_context
+from teachgraph.domains.base import score_all
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
+from teachgraph.students import student_from_context
 from teachgraph.dedup import DedupStore, drop_counts
 from teachgraph.io import read_jsonl, write_jsonl_atomic
-from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds
+from teachgraph.paths import RunPaths, domain_of, emit, log_event, with_stage_seconds
 
 
 def drops_solved(ctx: TeachContext, domain: Any) -> bool:

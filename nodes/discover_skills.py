@@ -7,11 +7,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents import build_teacher
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
+from teachgraph.teachers import build_teacher
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
 from teachgraph.io import write_json_atomic
-from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
+from teachgraph.paths import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
 def discover_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:

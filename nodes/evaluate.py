@@ -7,13 +7,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents.observations import skill_stats
-from domains.base import score_all
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
-from students import base_student_path, student_from_context
+from teachgraph.teachers.observations import skill_stats
+from teachgraph.domains.base import score_all
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
+from teachgraph.students import base_student_path, student_from_context
 from teachgraph.io import write_jsonl_atomic
-from teachgraph.runs import RunPaths, domain_of, emit, log_event, teacher_tokens
+from teachgraph.paths import RunPaths, domain_of, emit, log_event, teacher_tokens
 
 
 def score_split(ctx: TeachContext, student_path: str, split: str) -> list[dict[str, Any]]:

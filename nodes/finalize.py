@@ -7,13 +7,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents import skill_tree
-from agents.observations import discovered_skill_stats
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
-from nodes.evaluate import score_split
+from teachgraph.teachers import skill_tree
+from teachgraph.teachers.observations import discovered_skill_stats
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
+from teachgraph.nodes.evaluate import score_split
 from teachgraph.io import write_json_atomic, write_jsonl_atomic
-from teachgraph.runs import RunPaths, add_usage, emit, log_event, teacher_tokens
+from teachgraph.paths import RunPaths, add_usage, emit, log_event, teacher_tokens
 
 
 def teacher_summary(ctx: TeachContext, state: TeachState) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def teacher_summary(ctx: TeachContext, state: TeachState) -> dict[str, Any]:
         "by_cycle": [{"cycle": r["cycle"], "total_tokens": teacher_tokens(r.get("teacher")),
                       **_sum(r.get("teacher"))} for r in state["history"]],
     }
-    from agents import teacher_dir
+    from teachgraph.teachers import teacher_dir
 
     cache = teacher_dir(ctx) / "cache.sqlite"
     if cache.exists():

@@ -7,11 +7,11 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents import build_teacher
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
+from teachgraph.teachers import build_teacher
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
 from teachgraph.io import write_jsonl_atomic
-from teachgraph.runs import RunPaths, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
+from teachgraph.paths import RunPaths, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
 def generate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:

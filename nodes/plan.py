@@ -7,13 +7,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from agents import build_teacher, skill_tree
-from agents.observations import errors, errors_by_skill, skill_stats
-from domains.base import DIFFICULTIES
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
+from teachgraph.teachers import build_teacher, skill_tree
+from teachgraph.teachers.observations import errors, errors_by_skill, skill_stats
+from teachgraph.domains.base import DIFFICULTIES
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
 from teachgraph.io import read_json, read_jsonl, write_json_atomic
-from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
+from teachgraph.paths import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
 
 
 def cycle_budget(ctx: TeachContext, state: TeachState) -> int:

@@ -22,10 +22,10 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
 from teachgraph.io import read_jsonl, write_jsonl_atomic
-from teachgraph.runs import RunPaths, emit, log_event
+from teachgraph.paths import RunPaths, emit, log_event
 
 SAMPLE_PER_SKILL = 2
 SAMPLE_MAX = 20

@@ -10,12 +10,12 @@ from typing import Any
 import torch
 from langgraph.runtime import Runtime
 
-from graph.context import TeachContext, context_of
-from graph.state import TeachState
-from students import TrainSettings, base_student_path, student_from_context
-from students.pretrain import REPLAY_FILE
+from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.state import TeachState
+from teachgraph.students import TrainSettings, base_student_path, student_from_context
+from teachgraph.students.pretrain import REPLAY_FILE
 from teachgraph.io import read_jsonl, write_dir_atomic
-from teachgraph.runs import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds
+from teachgraph.paths import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds
 
 
 def training_set(ctx: TeachContext, paths: RunPaths, target: int, base_path: str) -> tuple[list[dict], str]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from students.base import Student, TrainSettings
-from students.hf import HFStudent, LoraSettings, load_student
-from students.tiny import TinyConfig
+from teachgraph.students.base import Student, TrainSettings
+from teachgraph.students.hf import HFStudent, LoraSettings, load_student
+from teachgraph.students.tiny import TinyConfig
 
 
 def base_student_path(ctx: Any, domain: Any, progress: Callable | None = None, log: Callable[[str], None] = print) -> str:
@@ -14,7 +14,7 @@ def base_student_path(ctx: Any, domain: Any, progress: Callable | None = None, l
     domain for student='tiny', else the given local path or Hugging Face id."""
     if ctx.student != "tiny":
         return ctx.student
-    from students.pretrain import ensure_base_student
+    from teachgraph.students.pretrain import ensure_base_student
 
     tiny = TinyConfig(hidden_size=ctx.tiny_hidden_size, num_layers=ctx.tiny_layers,
                       num_heads=max(1, ctx.tiny_hidden_size // 32), intermediate_size=4 * ctx.tiny_hidden_size)

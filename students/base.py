@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
-from domains.base import Example
+from teachgraph.domains.base import Example
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from domains.base import Example
-from students.base import ProgressFn, TrainSettings
+from teachgraph.domains.base import Example
+from teachgraph.students.base import ProgressFn, TrainSettings
 
 STUDENT_META = "teachgraph_student.json"
 hf_logging.disable_progress_bar()  # teachgraph shows its own progress

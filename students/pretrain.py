@@ -11,10 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from domains.base import Domain, stable_hash
-from students.base import TrainSettings
-from students.hf import HFStudent
-from students.tiny import TinyConfig, build_tiny_student
+from teachgraph.domains.base import Domain, stable_hash
+from teachgraph.students.base import TrainSettings
+from teachgraph.students.hf import HFStudent
+from teachgraph.students.tiny import TinyConfig, build_tiny_student
 from teachgraph.io import write_dir_atomic, write_jsonl_atomic
 
 BASE_VERSION = 1

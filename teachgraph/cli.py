@@ -101,7 +101,7 @@ def _parse_value(text: str) -> Any:
 
 
 def _context_from_args(args: argparse.Namespace):
-    from graph.context import ConfigError, load_config_file, make_context
+    from teachgraph.graph.context import ConfigError, load_config_file, make_context
 
     values = load_config_file(args.config) if getattr(args, "config", None) else {}
     for item in getattr(args, "set", []):
@@ -128,7 +128,7 @@ def check_teacher(ctx) -> None:
     """Before any work: an LLM teacher's server must answer (GET {url}/models), else a RunError naming the URL."""
     if getattr(ctx, "teacher", "offline") != "llm":
         return
-    from agents.llm_client import TeacherUnavailable, check_reachable
+    from teachgraph.teachers.llm_client import TeacherUnavailable, check_reachable
 
     try:
         served = check_reachable(ctx.teacher_url, ctx.api_key(), timeout=min(10.0, ctx.teacher_timeout_s))
@@ -141,8 +141,8 @@ def check_teacher(ctx) -> None:
 
 def check_domain(ctx) -> None:
     """Before any work: the domain's data must load; malformed rows are reported (they were skipped)."""
-    from domains.loaders import DatasetUnavailable
-    from teachgraph.runs import domain_of
+    from teachgraph.domains.loaders import DatasetUnavailable
+    from teachgraph.paths import domain_of
 
     try:
         domain = domain_of(ctx)
@@ -183,9 +183,9 @@ def _open_checkpointer(path: Path):
 
 def _prepare_run_dir(ctx, resuming: bool) -> dict[str, Any]:
     """Write config.json for a new run; for an existing one, check the configuration matches."""
-    from graph.context import make_context
+    from teachgraph.graph.context import make_context
     from teachgraph.io import read_json, write_json_atomic
-    from teachgraph.runs import RunPaths
+    from teachgraph.paths import RunPaths
 
     paths = RunPaths.of(ctx.run_dir)
     if paths.config.exists():
@@ -240,10 +240,10 @@ def _review_answer(payload: dict[str, Any], answer: str | None, display) -> Any:
 
 def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answer: str | None = None) -> dict[str, Any]:
     """Run (or continue) the graph for a run directory; returns the final state values."""
-    from graph import build_graph
-    from students import base_student_path
-    from teachgraph.progress import Display
-    from teachgraph.runs import RunPaths, domain_of
+    from teachgraph.graph import build_graph
+    from teachgraph.students import base_student_path
+    from teachgraph.reporting.console import Display
+    from teachgraph.paths import RunPaths, domain_of
 
     paths = RunPaths.of(ctx.run_dir)
     display = Display(quiet=quiet)
@@ -290,7 +290,7 @@ def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answe
                 f"test {result.get('test_accuracy', 0):.1%} (stopped: {values.get('stop_reason')}); summary: {paths.summary}")
     if result:
         try:
-            from teachgraph.report import write_report
+            from teachgraph.reporting.report import write_report
 
             display.log(f"report: {write_report([str(ctx.run_dir)])}")
         except Exception as error:  # noqa: BLE001 - the run succeeded; a report problem is only a warning
@@ -300,7 +300,7 @@ def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answe
 
 
 def main(argv: list[str] | None = None) -> int:
-    from graph.context import ConfigError
+    from teachgraph.graph.context import ConfigError
 
     args = _parser().parse_args(argv)
     try:
@@ -314,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
             stored = _prepare_run_dir(ctx, resuming=False)
             execute(ctx, stored["run_id"], quiet=args.quiet)
         elif args.command == "resume":
-            from graph.context import make_context
+            from teachgraph.graph.context import make_context
             from teachgraph.io import read_json
-            from teachgraph.runs import RunPaths
+            from teachgraph.paths import RunPaths
 
             paths = RunPaths.of(args.run_dir)
             if not paths.config.exists():
@@ -334,13 +334,13 @@ def main(argv: list[str] | None = None) -> int:
             check_teacher(ctx)
             execute(ctx, run_id, quiet=args.quiet, resuming=True, answer=args.answer)
         elif args.command == "base-student":
-            from students import base_student_path
-            from teachgraph.runs import domain_of
+            from teachgraph.students import base_student_path
+            from teachgraph.paths import domain_of
 
             ctx = _context_from_args(args)
             print(base_student_path(ctx, domain_of(ctx)))
         elif args.command == "report":
-            from teachgraph.report import ReportError, write_report
+            from teachgraph.reporting.report import ReportError, write_report
 
             try:
                 print(write_report(args.run_dirs, args.out))
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             except ServeError as error:
                 raise RunError(str(error)) from None
         elif args.command == "graph":
-            from graph import graph
+            from teachgraph.graph import graph
 
             print(graph.get_graph().draw_mermaid())
         elif args.command == "bench":
@@ -365,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except RuntimeError as error:  # a student or dataset that cannot be reached offline: one clear line
-        from domains.loaders import DatasetUnavailable
-        from students.hf import StudentUnavailable
+        from teachgraph.domains.loaders import DatasetUnavailable
+        from teachgraph.students.hf import StudentUnavailable
 
         if not isinstance(error, (DatasetUnavailable, StudentUnavailable)):
             raise

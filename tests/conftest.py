@@ -38,14 +38,14 @@ def tiny_config() -> dict:
 
 @pytest.fixture
 def tiny_ctx(tmp_path, tiny_config):
-    from graph import make_context
+    from teachgraph.graph import make_context
 
     return make_context(dict(tiny_config, run_dir=str(tmp_path / "run")))
 
 
 @pytest.fixture
 def base_student(tiny_ctx) -> str:
-    from students import base_student_path
-    from teachgraph.runs import domain_of
+    from teachgraph.students import base_student_path
+    from teachgraph.paths import domain_of
 
     return base_student_path(tiny_ctx, domain_of(tiny_ctx), log=lambda _: None)

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
+from teachgraph.domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
 
 FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer")
 _MARKER = re.compile(r"\[teachgraph:(\w+)\]")

@@ -76,9 +76,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def base_student_ready(tmp_path_factory) -> str:
     """Build (or find) the cached TINY base student in this process, so that subprocesses started
     in parallel never race to build it."""
-    from graph import make_context
-    from students import base_student_path
-    from teachgraph.runs import domain_of
+    from teachgraph.graph import make_context
+    from teachgraph.students import base_student_path
+    from teachgraph.paths import domain_of
 
     ctx = make_context(tiny(run_dir=str(tmp_path_factory.mktemp("base") / "run")))
     path = base_student_path(ctx, domain_of(ctx), log=lambda _: None)

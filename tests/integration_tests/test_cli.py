@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from graph import make_context
+from teachgraph.graph import make_context
 
 from .conftest import CLI_TIMEOUT, ONE_THREAD, cli_command, cli_env, read_events, run_cli, tiny, write_config
 

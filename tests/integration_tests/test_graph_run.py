@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graph import build_graph, make_context
-from teachgraph.runs import RunPaths
+from teachgraph.graph import build_graph, make_context
+from teachgraph.paths import RunPaths
 
 from .conftest import read_events, read_jsonl, tiny
 
@@ -204,9 +204,9 @@ def test_compiled_graph_has_all_nodes():
 def test_module_graph_has_no_checkpointer():
     import importlib
 
-    import graph as package
+    import teachgraph.graph as package
 
-    module = importlib.import_module("graph.graph")
+    module = importlib.import_module("teachgraph.graph.graph")
     assert module.graph is package.graph
     assert module.graph.checkpointer is None
     assert NODES <= set(module.graph.get_graph().nodes)

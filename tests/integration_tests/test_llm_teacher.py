@@ -47,7 +47,7 @@ def teacher():
 def run_in_process(run_dir: Path, server: FakeTeacher, **overrides):
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from graph import build_graph, make_context
+    from teachgraph.graph import build_graph, make_context
 
     ctx = make_context(tiny(run_dir=str(run_dir), teacher="llm", teacher_url=server.url,
                             teacher_model=server.model, **overrides))
@@ -58,9 +58,11 @@ def run_in_process(run_dir: Path, server: FakeTeacher, **overrides):
 
 
 def test_subprocesses_import_this_checkout():
-    out = subprocess.run([sys.executable, "-c", "import teachgraph, agents; print(teachgraph.__file__, agents.__file__)"],
+    out = subprocess.run([sys.executable, "-c", "import teachgraph, teachgraph.teachers, teachgraph.graph; "
+                          "print(teachgraph.__file__, teachgraph.teachers.__file__, teachgraph.graph.__file__)"],
                          cwd="/", capture_output=True, text=True, env=wt_env(), check=True).stdout
-    assert out.split() == [str(ROOT / "teachgraph" / "__init__.py"), str(ROOT / "agents" / "__init__.py")]
+    assert out.split() == [str(ROOT / "teachgraph" / "__init__.py"), str(ROOT / "teachgraph" / "teachers" / "__init__.py"),
+                           str(ROOT / "graph" / "__init__.py")]
 
 
 @pytest.mark.parametrize("environment", ["skill-tree", "skill-list", "open-ended", "no-state"])
@@ -210,7 +212,7 @@ def test_serve_teacher_launches_waits_and_stops(tmp_path):
     try:
         line = process.stdout.readline().strip()
         assert line == f"http://127.0.0.1:{port}/v1"
-        from agents.llm_client import check_reachable
+        from teachgraph.teachers.llm_client import check_reachable
 
         assert check_reachable(line) == ["tiny-teacher"]
         process.send_signal(signal.SIGTERM)

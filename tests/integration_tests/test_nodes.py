@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from langgraph.runtime import Runtime
 
-from graph import make_context
-from nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, train
-from teachgraph.runs import RunPaths, domain_of
+from teachgraph.graph import make_context
+from teachgraph.nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, train
+from teachgraph.paths import RunPaths, domain_of
 
 from .conftest import read_events, read_jsonl, tiny
 
@@ -229,7 +229,7 @@ def test_deduplicate_drops_what_the_student_already_answers_when_asked(tmp_path,
     """DataEnvGym's second quality check, used as a filter: a student taught max_digit for a few
     seconds answers many max_digit examples and no 8-digit min_digit ones; with drop_solved on, the
     ones it answers go and the rest stay."""
-    from students import TrainSettings, student_from_context
+    from teachgraph.students import TrainSettings, student_from_context
 
     run_dir = tmp_path / "run"
     ctx = make_context(tiny(run_dir=str(run_dir), drop_solved=True))
@@ -352,8 +352,8 @@ def test_stop_reason_budget_exhausted(tmp_path, base_student):
 
 def test_stop_reason_target_accuracy(tmp_path, base_student):
     """A student trained briefly on parity (answers: even / odd) reaches a target on parity's validation set."""
-    from students import student_from_context
-    from students.base import TrainSettings
+    from teachgraph.students import student_from_context
+    from teachgraph.students.base import TrainSettings
 
     options = {"val_per_subskill": 10, "test_per_subskill": 4, "skills": ["parity"]}
     ctx = make_context(tiny(run_dir=str(tmp_path / "run"), domain_options=options))

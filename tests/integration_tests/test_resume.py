@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from graph import build_graph
+from teachgraph.graph import build_graph
 
 from .conftest import CLI_TIMEOUT, ONE_THREAD, cli_command, cli_env, read_events, run_cli, write_config
 

@@ -17,8 +17,8 @@ import pytest
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
-from graph import build_graph, make_context
-from teachgraph.runs import RunPaths
+from teachgraph.graph import build_graph, make_context
+from teachgraph.paths import RunPaths
 
 from .conftest import read_events, read_jsonl, tiny
 

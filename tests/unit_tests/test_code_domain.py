@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from domains.code import CodeDomain, CodeItem, decode_tests
-from domains.loaders import DATA_DIR, DatasetUnavailable
+from teachgraph.domains.code import CodeDomain, CodeItem, decode_tests
+from teachgraph.domains.loaders import DATA_DIR, DatasetUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from domains import code_runner
-from domains.code_runner import CodeTest, extract_code, outputs_match, run_tests
-from teachgraph.sandbox import SandboxLimits
+from teachgraph.domains import code_runner
+from teachgraph.domains.code_runner import CodeTest, extract_code, outputs_match, run_tests
+from teachgraph.domains.sandbox import SandboxLimits
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox targets Linux"),
               pytest.mark.timeout(120)]

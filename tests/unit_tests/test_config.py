@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from graph.context import ENVIRONMENTS, ConfigError, TeachContext, context_of, load_config_file, make_context
+from teachgraph.graph.context import ENVIRONMENTS, ConfigError, TeachContext, context_of, load_config_file, make_context
 
 
 def _message(values: dict) -> str:
@@ -173,7 +173,7 @@ def test_context_of_passes_a_context_through():
 
 
 def test_the_teacher_api_key_is_never_written(tmp_path, monkeypatch):
-    from graph.context import make_context
+    from teachgraph.graph.context import make_context
 
     ctx = make_context({"teacher": "llm", "teacher_url": "http://127.0.0.1:1/v1", "teacher_model": "m",
                         "teacher_api_key": "sk-secret"})

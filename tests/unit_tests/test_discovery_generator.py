@@ -7,10 +7,10 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from agents.discovery import ClusterSkillDiscoverer, GoldSkillDiscoverer, kmeans, name_clusters, silhouette
-from agents.generator import ProgramGenerator, request_seed
-from agents.observations import errors, errors_by_skill, skill_stats
-from domains import SyntheticDomain, stable_hash
+from teachgraph.teachers.discovery import ClusterSkillDiscoverer, GoldSkillDiscoverer, kmeans, name_clusters, silhouette
+from teachgraph.teachers.generator import ProgramGenerator, request_seed
+from teachgraph.teachers.observations import errors, errors_by_skill, skill_stats
+from teachgraph.domains import SyntheticDomain, stable_hash
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def val(domain):
 
 @pytest.fixture(scope="module")
 def minilm_vectors(val):
-    from teachgraph.embeddings import minilm_embed
+    from teachgraph.dedup.embeddings import minilm_embed
 
     return minilm_embed([e["prompt"] for e in val])
 

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from domains import DIFFICULTIES, SyntheticDomain, example_id, get_domain
-from domains.synthetic import SKILLS
+from teachgraph.domains import DIFFICULTIES, SyntheticDomain, example_id, get_domain
+from teachgraph.domains.synthetic import SKILLS
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from teachgraph.dedup import COLLECTIONS, DedupStore, drop_counts
-from teachgraph.embeddings import HashingEmbedding, MiniLMEmbedding, embedding_function, hashing_embed, minilm_embed
+from teachgraph.dedup.store import COLLECTIONS, DedupStore, drop_counts
+from teachgraph.dedup.embeddings import HashingEmbedding, MiniLMEmbedding, embedding_function, hashing_embed, minilm_embed
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -59,7 +59,7 @@ def test_hashing_embedding_is_identical_in_another_process():
     here = hashing_embed(TEXTS)
     there = run_python(f"""
         import json
-        from teachgraph.embeddings import hashing_embed
+        from teachgraph.dedup.embeddings import hashing_embed
         print(json.dumps(hashing_embed({TEXTS!r}).tolist()))
     """)
     assert np.array_equal(here, np.asarray(json.loads(there), dtype=np.float32))
@@ -234,7 +234,7 @@ def test_rollback_of_an_unknown_cycle_is_harmless(store):
 
 
 def test_large_batches_are_filtered_across_chunks(store):
-    from domains import SyntheticDomain
+    from teachgraph.domains import SyntheticDomain
 
     data = SyntheticDomain(seed=0).generate("add_reversed", "2+2 digits", None, 1200, seed=0)
     data = data + [dict(data[1100], prompt=data[1100]["prompt"].upper())]  # an exact dup in the last chunk
@@ -254,7 +254,7 @@ def test_reopened_store_in_a_new_process_sees_items_and_embeds(tmp_path):
         import json
         import chromadb
         from chromadb.config import Settings
-        from teachgraph.dedup import DedupStore, COLLECTIONS
+        from teachgraph.dedup.store import DedupStore, COLLECTIONS
         store = DedupStore({str(path)!r})
         count = store.count()
         kept, dropped = store.filter(

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from agents import prompts
-from agents.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer, normalize_plan, to_action
-from agents.llm_client import TeacherCallFailed, TeacherClient, cache_key, parse_json
-from agents.schemas import GeneratedBatch, OrganizerAction, PlanResponse, SkillLabels
-from domains import get_domain
-from graph.context import ConfigError, make_context
+from teachgraph.teachers import prompts
+from teachgraph.teachers.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer, normalize_plan, to_action
+from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient, cache_key, parse_json
+from teachgraph.teachers.schemas import GeneratedBatch, OrganizerAction, PlanResponse, SkillLabels
+from teachgraph.domains import get_domain
+from teachgraph.graph.context import ConfigError, make_context
 
 
 class StubClient:
@@ -137,7 +137,7 @@ def test_client_gives_up_after_repairs_and_on_refused_connections(tmp_path):
     ctx = make_context(teacher="llm", teacher_url=f"http://127.0.0.1:{port}/v1", teacher_model="m",
                        teacher_max_retries=2, run_dir=str(tmp_path))
     real = TeacherClient(ctx, None)
-    import agents.llm_client as llm_client
+    import teachgraph.teachers.llm_client as llm_client
 
     llm_client.BACKOFF_BASE_S, saved = 0.01, llm_client.BACKOFF_BASE_S
     try:
@@ -176,7 +176,7 @@ def test_llm_planner_falls_back_on_the_offline_planner():
 
 # -- organizer ----------------------------------------------------------------------------------------------
 def _forest():
-    from agents import skill_tree
+    from teachgraph.teachers import skill_tree
 
     forest = skill_tree.new_forest(["s"])
     return skill_tree.apply_action(forest, "s", {"type": "explore", "subskills": ["x", "y"], "allocation": 100}, 0,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from domains import math_answers
-from domains.math_answers import (extract_answer, is_equiv, normalize_answer, score_prediction, solution_consistent,
+from teachgraph.domains import math_answers
+from teachgraph.domains.math_answers import (extract_answer, is_equiv, normalize_answer, score_prediction, solution_consistent,
                                   timeout_count)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,7 +294,7 @@ def test_a_dead_worker_is_restarted():
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to look for the worker process")
 def test_the_worker_does_not_outlive_the_interpreter():
     script = textwrap.dedent(r"""
-        from domains import math_answers
+        from teachgraph.domains import math_answers
         assert math_answers.is_equiv(r"2\sqrt{3}", r"\sqrt{12}")
         print(math_answers._worker.proc.pid, flush=True)
     """)

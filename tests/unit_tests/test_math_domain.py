@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from domains import get_domain
-from domains.loaders import DATA_DIR, DatasetUnavailable
-from domains.math import SUBJECTS, MathDomain
-from graph.context import ConfigError, make_context
+from teachgraph.domains import get_domain
+from teachgraph.domains.loaders import DATA_DIR, DatasetUnavailable
+from teachgraph.domains.math import SUBJECTS, MathDomain
+from teachgraph.graph.context import ConfigError, make_context
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from agents.planner import OfflinePlanner, learnability, split_budget
+from teachgraph.teachers.planner import OfflinePlanner, learnability, split_budget
 
 SKILLS = ["add_reversed", "first_letter", "larger", "length", "max_digit", "min_digit", "parity", "predecessor",
           "successor", "last_letter"]

@@ -15,7 +15,7 @@ def _normalise(text: str) -> list[str]:
 
 
 def test_readme_mermaid_matches_the_graph():
-    from graph import graph
+    from teachgraph.graph import graph
 
     assert README.exists(), "README.md is missing"
     blocks = BLOCK.findall(README.read_text(encoding="utf-8"))

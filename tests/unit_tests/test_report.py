@@ -1,4 +1,4 @@
-"""teachgraph.report: report.md, data_card.md and PNG plots from real (TINY) run directories, the
+"""teachgraph.reporting.report: report.md, data_card.md and PNG plots from real (TINY) run directories, the
 comparison of several runs, the errors for directories that are not finished runs, the markdown-only
 fallback without matplotlib, and the `teachgraph report` subcommand."""
 
@@ -27,7 +27,7 @@ def _finished_run(run_dir: Path, **overrides) -> Path:
     """A real run: config.json as the CLI writes it, then the compiled graph invoked to the end."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from graph import build_graph, make_context
+    from teachgraph.graph import build_graph, make_context
     from teachgraph.cli import _prepare_run_dir
 
     ctx = make_context(_config(run_dir=str(run_dir), **overrides))
@@ -62,7 +62,7 @@ def _accepted_total(run_dir: Path) -> int:
 
 @pytest.mark.slow
 def test_single_run_report(runs, tmp_path):
-    from teachgraph.report import write_report
+    from teachgraph.reporting.report import write_report
 
     out = tmp_path / "out"
     report = write_report([str(runs["tree"])], str(out))
@@ -83,7 +83,7 @@ def test_single_run_report(runs, tmp_path):
 
 @pytest.mark.slow
 def test_default_out_dir_is_inside_the_run(runs):
-    from teachgraph.report import write_report
+    from teachgraph.reporting.report import write_report
 
     report = write_report([str(runs["list"])])
     assert report == runs["list"] / "report" / "report.md"
@@ -93,7 +93,7 @@ def test_default_out_dir_is_inside_the_run(runs):
 
 @pytest.mark.slow
 def test_several_runs_compared(runs, tmp_path):
-    from teachgraph.report import write_report
+    from teachgraph.reporting.report import write_report
 
     out = tmp_path / "cmp"
     report = write_report([str(runs["tree"]), str(runs["list"])], str(out))
@@ -108,7 +108,7 @@ def test_several_runs_compared(runs, tmp_path):
 
 @pytest.mark.slow
 def test_skill_tree_drawing_returns_a_figure(runs):
-    from teachgraph.report import draw_skill_tree, load_run, tree_of
+    from teachgraph.reporting.report import draw_skill_tree, load_run, tree_of
 
     forest = tree_of(load_run(runs["tree"]))
     assert forest and forest["skills"]
@@ -122,7 +122,7 @@ def test_skill_tree_drawing_returns_a_figure(runs):
 
 
 def test_not_a_run_directory(tmp_path):
-    from teachgraph.report import ReportError, write_report
+    from teachgraph.reporting.report import ReportError, write_report
 
     with pytest.raises(ReportError, match="not a teachgraph run directory"):
         write_report([str(tmp_path)])
@@ -132,8 +132,8 @@ def test_not_a_run_directory(tmp_path):
 
 
 def test_unfinished_runs(tmp_path):
-    from graph import make_context
-    from teachgraph.report import ReportError, write_report
+    from teachgraph.graph import make_context
+    from teachgraph.reporting.report import ReportError, write_report
 
     run = tmp_path / "fresh"
     run.mkdir()
@@ -155,7 +155,7 @@ def test_unfinished_runs(tmp_path):
 
 @pytest.mark.slow
 def test_one_bad_run_among_good_ones_writes_nothing(runs, tmp_path):
-    from teachgraph.report import ReportError, write_report
+    from teachgraph.reporting.report import ReportError, write_report
 
     with pytest.raises(ReportError, match="not a teachgraph run directory"):
         write_report([str(runs["tree"]), str(tmp_path)], str(tmp_path / "none"))
@@ -164,7 +164,7 @@ def test_one_bad_run_among_good_ones_writes_nothing(runs, tmp_path):
 
 @pytest.mark.slow
 def test_markdown_only_without_matplotlib(runs, tmp_path, monkeypatch):
-    from teachgraph.report import write_report
+    from teachgraph.reporting.report import write_report
 
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -194,7 +194,7 @@ def test_report_subcommand(runs, tmp_path, capsys):
 @pytest.mark.slow
 def test_run_writes_its_report(tmp_path):
     """`teachgraph run` (cli.execute) ends by writing RUN_DIR/report/report.md."""
-    from graph import make_context
+    from teachgraph.graph import make_context
     from teachgraph.cli import _prepare_run_dir, execute
 
     ctx = make_context(_config(run_dir=str(tmp_path / "run"), cycles=1, budget=300))

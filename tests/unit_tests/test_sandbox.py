@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from teachgraph import sandbox
-from teachgraph.sandbox import LAYERS, SandboxLimits, SandboxResult, isolation_available, run_python
+from teachgraph.domains import sandbox
+from teachgraph.domains.sandbox import LAYERS, SandboxLimits, SandboxResult, isolation_available, run_python
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox targets Linux"),
               pytest.mark.timeout(120)]
@@ -413,7 +413,7 @@ def test_the_sandbox_dies_with_its_parent():
     root = Path(__file__).resolve().parents[2]
     outer = subprocess.Popen([sys.executable, "-c", (
         f"import sys; sys.path.insert(0, {str(root)!r})\n"
-        "from teachgraph.sandbox import run_python, SandboxLimits\n"
+        "from teachgraph.domains.sandbox import run_python, SandboxLimits\n"
         "run_python('import time\\ntime.sleep(60)', limits=SandboxLimits(wall_seconds=60, cpu_seconds=60))")])
     try:
         child = workdir = None

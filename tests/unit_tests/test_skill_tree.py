@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from agents import skill_tree
-from agents.organizer import (HandwrittenOrganizer, balanced_allocations, error_weighted_allocations, learning_progress,
+from teachgraph.teachers import skill_tree
+from teachgraph.teachers.organizer import (HandwrittenOrganizer, balanced_allocations, error_weighted_allocations, learning_progress,
                               learning_progress_allocations)
-from agents.skill_tree import InvalidAction, allocations, apply_action, new_forest, observe, record_planned, sync_skills
+from teachgraph.teachers.skill_tree import InvalidAction, allocations, apply_action, new_forest, observe, record_planned, sync_skills
 
 CAPS = dict(subskill_cap=500, skill_cap=1200, max_subskills=3)
 
@@ -195,7 +195,7 @@ def test_error_weighted_explores_to_fill_then_favours_errors():
 def test_error_weighted_stays_the_default_policy_and_learning_progress_is_selectable():
     # learning-progress did not beat error-weighted on mean gain over 3 seeds at budget 2000
     # (18.6 vs 19.0 points), so the default stays; see benchmarks/README.md.
-    from graph.context import TeachContext, make_context
+    from teachgraph.graph.context import TeachContext, make_context
 
     assert TeachContext().organizer_policy == "error-weighted"
     assert HandwrittenOrganizer().policy == "error-weighted"

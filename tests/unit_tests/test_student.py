@@ -8,10 +8,10 @@ import os
 import pytest
 import torch
 
-from domains import SyntheticDomain
-from students.base import TrainSettings
-from students.hf import STUDENT_META, HFStudent, LoraSettings, load_student
-from students.tiny import CHARS, SPECIAL_TOKENS, TinyConfig, build_tiny_student, char_tokenizer
+from teachgraph.domains import SyntheticDomain
+from teachgraph.students.base import TrainSettings
+from teachgraph.students.hf import STUDENT_META, HFStudent, LoraSettings, load_student
+from teachgraph.students.tiny import CHARS, SPECIAL_TOKENS, TinyConfig, build_tiny_student, char_tokenizer
 
 # The configuration the brief names: fast enough for determinism, persistence and LoRA checks.
 SMALL = TinyConfig(hidden_size=32, num_layers=1, num_heads=1, intermediate_size=64)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from graph.context import PRETRAINED_STUDENT_DEFAULTS, make_context
-from students import TrainSettings, load_student
-from students.hf import HFStudent, StudentUnavailable
-from students.tiny import TinyConfig, build_tiny_student
+from teachgraph.graph.context import PRETRAINED_STUDENT_DEFAULTS, make_context
+from teachgraph.students import TrainSettings, load_student
+from teachgraph.students.hf import HFStudent, StudentUnavailable
+from teachgraph.students.tiny import TinyConfig, build_tiny_student
 
 
 @pytest.fixture

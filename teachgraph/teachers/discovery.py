@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.base import Domain, Example
+from teachgraph.domains.base import Domain, Example
 
 
 class GoldSkillDiscoverer:
@@ -96,7 +96,7 @@ class ClusterSkillDiscoverer:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if self._embed is None:
-            from teachgraph.embeddings import minilm_embed
+            from teachgraph.dedup.embeddings import minilm_embed
 
             self._embed = minilm_embed
         return self._embed(texts)

@@ -20,8 +20,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import chromadb  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
 
-from domains.base import Example, example_id  # noqa: E402
-from teachgraph.embeddings import embedding_function  # noqa: E402
+from teachgraph.domains.base import Example, example_id  # noqa: E402
+from teachgraph.dedup.embeddings import embedding_function  # noqa: E402
 
 COLLECTIONS = {"eval": "teachgraph_eval", "train": "teachgraph_train"}
 # ef_search 16 (Chroma's default is 100): the query is only ever for the single nearest neighbour

@@ -14,14 +14,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agents import prompts, skill_tree
-from agents.generator import request_seed
-from agents.llm_client import TeacherCallFailed, TeacherClient
-from agents.organizer import HandwrittenOrganizer
-from agents.planner import OfflinePlanner, split_budget
-from agents.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
+from teachgraph.teachers import prompts, skill_tree
+from teachgraph.teachers.generator import request_seed
+from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient
+from teachgraph.teachers.organizer import HandwrittenOrganizer
+from teachgraph.teachers.planner import OfflinePlanner, split_budget
+from teachgraph.teachers.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
                             generated_batch_of)
-from domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
+from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
 from teachgraph.io import write_json_atomic
 
 UNLABELED = "unlabeled"

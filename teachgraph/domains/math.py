@@ -27,9 +27,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from domains.base import Example, HeldOutDataset, example_id
-from domains.loaders import DATA_DIR, DatasetUnavailable, LoadReport, hub_dataset_rows, is_local, read_rows, validate_rows
-from domains.math_answers import extract_answer, score_prediction, solution_consistent
+from teachgraph.domains.base import Example, HeldOutDataset, example_id
+from teachgraph.domains.loaders import DATA_DIR, DatasetUnavailable, LoadReport, hub_dataset_rows, is_local, read_rows, validate_rows
+from teachgraph.domains.math_answers import extract_answer, score_prediction, solution_consistent
 
 SUBJECTS = ("Algebra", "Counting & Probability", "Geometry", "Intermediate Algebra", "Number Theory",
             "Prealgebra", "Precalculus")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domains.base import Domain, Example, stable_hash
+from teachgraph.domains.base import Domain, Example, stable_hash
 
 
 def request_seed(seed: int, cycle: int, request: dict[str, Any]) -> int:

@@ -1,4 +1,4 @@
-"""LiveCodeBench-style test execution for generated Python programs, on top of `teachgraph.sandbox`.
+"""LiveCodeBench-style test execution for generated Python programs, on top of `teachgraph.domains.sandbox`.
 
 Two kinds of tests, as in LiveCodeBench (LCB):
 
@@ -40,7 +40,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 
-from teachgraph.sandbox import SandboxLimits, run_python
+from teachgraph.domains.sandbox import SandboxLimits, run_python
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory", "output_limit", "compile_error",
             "blocked", "not_run")

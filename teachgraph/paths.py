@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from domains import Domain, get_domain
+from teachgraph.domains import Domain, get_domain
 from teachgraph.io import read_jsonl
 
 
@@ -146,6 +146,6 @@ def with_teacher_usage(state: dict[str, Any], cycle_stats: dict[str, Any], node:
 
 
 def derive_seed(seed: int, *parts: Any) -> int:
-    from domains.base import stable_hash
+    from teachgraph.domains.base import stable_hash
 
     return int(stable_hash({"seed": seed, "parts": list(parts)}, 8), 16)

@@ -8,7 +8,7 @@ the test set is `test_release`, so the two never overlap. Public and private tes
 decoded (LiveCodeBench stores private ones as base64(zlib(pickle(json)))); both stdin/stdout
 (AtCoder, Codeforces) and functional (LeetCode, `metadata.func_name`) problems are supported.
 
-Scoring runs the student's program against all the problem's tests in `teachgraph.sandbox`
+Scoring runs the student's program against all the problem's tests in `teachgraph.domains.sandbox`
 (a separate, network-less, resource-limited process; never inside teachgraph). Gold skills come
 from the metadata: skill = platform, subskill = difficulty. A generated example (statement,
 starter code, tests, reference solution) is accepted only when its reference solution passes its
@@ -32,9 +32,9 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel, Field
 
-from domains.base import Example, HeldOutDataset, example_id
-from domains.code_runner import CodeTest, extract_code, run_tests
-from domains.loaders import DATA_DIR, DatasetUnavailable, LoadReport, hub_file, is_local, read_rows, validate_rows
+from teachgraph.domains.base import Example, HeldOutDataset, example_id
+from teachgraph.domains.code_runner import CodeTest, extract_code, run_tests
+from teachgraph.domains.loaders import DATA_DIR, DatasetUnavailable, LoadReport, hub_file, is_local, read_rows, validate_rows
 
 HUB_ID = "livecodebench/code_generation_lite"
 RELEASE_FILES = {f"release_v{n}": ["test.jsonl"] + [f"test{k}.jsonl" for k in range(2, n + 1)] for n in range(1, 7)}

@@ -33,8 +33,8 @@ import openai
 from langchain_core.messages import BaseMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
-from agents import prompts
-from domains.base import stable_hash
+from teachgraph.teachers import prompts
+from teachgraph.domains.base import stable_hash
 
 T = TypeVar("T", bound=BaseModel)
 

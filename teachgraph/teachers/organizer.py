@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents import skill_tree
+from teachgraph.teachers import skill_tree
 
 MASTERED = 0.95  # a subskill at or above this accuracy gets the smallest allocation
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from domains.base import Domain, Example
+from teachgraph.domains.base import Domain, Example
 
 
 class SkillDiscoverer(Protocol):
@@ -57,14 +57,14 @@ def teacher_dir(ctx: Any) -> Path:
 
 def build_teacher(ctx: Any, domain: Domain) -> Teacher:
     """The team of agents a run's configuration asks for."""
-    from agents.discovery import ClusterSkillDiscoverer, GoldSkillDiscoverer
-    from agents.generator import ProgramGenerator
-    from agents.organizer import HandwrittenOrganizer
-    from agents.planner import OfflinePlanner
+    from teachgraph.teachers.discovery import ClusterSkillDiscoverer, GoldSkillDiscoverer
+    from teachgraph.teachers.generator import ProgramGenerator
+    from teachgraph.teachers.organizer import HandwrittenOrganizer
+    from teachgraph.teachers.planner import OfflinePlanner
 
     if getattr(ctx, "teacher", "offline") == "llm":
-        from agents.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer
-        from agents.llm_client import TeacherClient
+        from teachgraph.teachers.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer
+        from teachgraph.teachers.llm_client import TeacherClient
 
         client = TeacherClient(ctx, teacher_dir(ctx) / "cache.sqlite")
         return Teacher(discoverer=LLMSkillDiscoverer(client, teacher_dir(ctx) / "labels.json"),

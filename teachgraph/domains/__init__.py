@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
-from domains.synthetic import SyntheticDomain
+from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
+from teachgraph.domains.synthetic import SyntheticDomain
 
 DOMAINS = {
-    "synthetic": "domains.synthetic:SyntheticDomain",
-    "math": "domains.math:MathDomain",
-    "code": "domains.code:CodeDomain",
+    "synthetic": "teachgraph.domains.synthetic:SyntheticDomain",
+    "math": "teachgraph.domains.math:MathDomain",
+    "code": "teachgraph.domains.code:CodeDomain",
 }
 
 

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-from domains.base import DIFFICULTIES, Example, example_id
+from teachgraph.domains.base import DIFFICULTIES, Example, example_id
 
 LETTERS = "abcdefghijkl"  # a small alphabet with repeats is learned faster than 26 distinct letters
 

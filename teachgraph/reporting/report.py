@@ -1,7 +1,7 @@
 """Run reports: report.md with plots (learning curve, per-skill heatmap, data per skill, the skill tree,
 several runs compared) and a data card (data_card.md) of the accepted and dropped training data.
 
-    from teachgraph.report import write_report
+    from teachgraph.reporting.report import write_report
     write_report(["runs/skill-tree-s0"])                  # -> runs/skill-tree-s0/report/report.md
     write_report(["runs/a", "runs/b"])                    # -> runs/report-compare/report.md (+ a/, b/)
 

@@ -1,0 +1,1 @@
+"""Teacher environments (placeholder during the move)."""
