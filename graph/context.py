@@ -64,7 +64,7 @@ class TeachContext(BaseModel):
     num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")
     organizer_policy: Literal["learning-progress", "error-weighted", "fill-balanced", "alternating"] = Field(
-        "error-weighted", description="Skill-tree action policy (agents.organizer).")
+        "error-weighted", description="Skill-tree action policy (teachgraph.teachers.organizer).")
     max_subskills: int = Field(3, ge=1, le=32, description="Most subskills per skill in the skill tree.")
     subskill_cap: int = Field(2000, ge=1, description="Most examples one subskill may be allocated in a cycle.")
     skill_cap: int = Field(4000, ge=1, description="Most examples one skill may be allocated in a cycle.")

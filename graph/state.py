@@ -11,7 +11,7 @@ class TeachState(TypedDict, total=False):
     student_path: str                # weights (or adapter) of the current student
     evaluation: dict[str, Any]       # latest validation result: accuracy, per-skill accuracy, file of per-example results
     skills: dict[str, Any]           # discovered skills: method, {skill: description, subskills, exemplars}, assignment file
-    skill_tree: dict[str, Any]       # skill-tree environment only: the forest (see agents.skill_tree)
+    skill_tree: dict[str, Any]       # skill-tree environment only: the forest (see teachgraph.environments.skill_forest)
     plan: dict[str, Any]             # this cycle's data-generation plan (requests) and its file
     generated_path: str              # this cycle's generated examples
     accepted_path: str               # this cycle's examples that passed verification and deduplication

@@ -46,7 +46,7 @@ class Domain(Protocol):
     """
 
     name: str
-    # Optional: `teacher_brief: str`, what the task is, for an LLM teacher's prompts (agents.prompts).
+    # Optional: `teacher_brief: str`, what the task is, for an LLM teacher's prompts (teachgraph.teachers.prompts).
 
     def load_split(self, split: str) -> list[Example]:
         """'val' or 'test' (and 'train' where the domain has one); fixed for a given seed."""

@@ -117,7 +117,7 @@ class SyntheticDomain:
     name = "synthetic"
     default_max_new_tokens = 6
     base_skills = BASE_SKILLS
-    # what an LLM teacher is told about the task (agents.prompts puts it into every agent's prompt)
+    # what an LLM teacher is told about the task (teachgraph.teachers.prompts puts it into every agent's prompt)
     teacher_brief = (
         "The student is a tiny character-level model that answers short prompts. Each prompt is a keyword "
         "followed by its argument, and the answer is one short token: 'max 4821' -> '8' (largest digit), "

@@ -1,5 +1,5 @@
 """The teacher: four agent roles behind small interfaces; the offline (rule-based) team, and the LLM
-team served by SGLang (`agents.llm`), chosen by the context field `teacher`.
+team served by SGLang (`teachgraph.teachers.llm`), chosen by the context field `teacher`.
 """
 
 from __future__ import annotations

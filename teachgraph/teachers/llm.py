@@ -1,8 +1,8 @@
 """The LLM teacher: four agents (skill discovery, skill-tree organizer, planner, data generator), one
 implementation each for every domain, behind the same protocols as the offline team.
 
-Prompts live in `agents.prompts`, response schemas in `agents.schemas`, and the server client (structured
-outputs, retries, cache, token counts, concurrency) in `agents.llm_client`. Whenever a call yields nothing
+Prompts live in `teachgraph.teachers.prompts`, response schemas in `teachgraph.teachers.schemas`, and the server client (structured
+outputs, retries, cache, token counts, concurrency) in `teachgraph.teachers.llm_client`. Whenever a call yields nothing
 usable, an agent falls back on its offline counterpart (and counts it) instead of failing the run.
 """
 
@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from teachgraph.teachers import prompts, skill_tree
+from teachgraph.environments import skill_forest
+from teachgraph.teachers import prompts
 from teachgraph.teachers.generator import request_seed
 from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient
 from teachgraph.teachers.organizer import HandwrittenOrganizer
@@ -159,7 +160,7 @@ def _snake(text: str) -> str:
 
 # -- skill-tree organizer -------------------------------------------------------------------------------
 def to_action(proposal: OrganizerAction, tree: dict[str, Any]) -> dict[str, Any]:
-    """The skill-tree action of an LLM proposal (validated afterwards by skill_tree.apply_action)."""
+    """The skill-tree action of an LLM proposal (validated afterwards by skill_forest.apply_action)."""
     if proposal.action == "explore":
         data = [s.data for s in proposal.new_subskills]
         return {"type": "explore", "subskills": [s.name for s in proposal.new_subskills],
@@ -169,7 +170,7 @@ def to_action(proposal: OrganizerAction, tree: dict[str, Any]) -> dict[str, Any]
         current = tree["subskills"].get(item.subskill, {}).get("allocation", 0)
         allocations[item.subskill] = item.value + current if proposal.allocation_kind == "delta" else item.value
     if not allocations:
-        raise skill_tree.InvalidAction("exploit without allocations")
+        raise skill_forest.InvalidAction("exploit without allocations")
     return {"type": "exploit", "allocations": allocations}
 
 
@@ -207,11 +208,11 @@ class LLMOrganizer:
             tree = forest["skills"][skill]
             try:
                 if proposal is None:
-                    raise skill_tree.InvalidAction("no answer from the teacher")
+                    raise skill_forest.InvalidAction("no answer from the teacher")
                 action = to_action(proposal, tree)
-                forest = skill_tree.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap, self.max_subskills)
+                forest = skill_forest.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap, self.max_subskills)
                 source = "llm"
-            except skill_tree.InvalidAction:
+            except skill_forest.InvalidAction:
                 invalid += 1
                 self.client.count(fallbacks=1, invalid_actions=1)
                 one, [action], _ = self.fallback.organize({"skills": {skill: tree}}, {skill: candidates.get(skill, [])},

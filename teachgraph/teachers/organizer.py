@@ -1,7 +1,7 @@
 """Offline skill-tree organizers: DataEnvGym's handwritten action policies, one for all domains.
 
 Each policy looks at one skill's tree and the subskills the proposer can still add, and returns an
-action (see `agents.skill_tree`). The organizer applies the actions, replacing an invalid one by
+action (see `teachgraph.environments.skill_forest`). The organizer applies the actions, replacing an invalid one by
 an exploit that keeps the allocations as they are (and counting it).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teachgraph.teachers import skill_tree
+from teachgraph.environments import skill_forest
 
 MASTERED = 0.95  # a subskill at or above this accuracy gets the smallest allocation
 
@@ -108,12 +108,12 @@ class HandwrittenOrganizer:
             tree = forest["skills"][skill]
             action = self.decide(skill, tree, candidates.get(skill, []), cycle)
             try:
-                forest = skill_tree.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
+                forest = skill_forest.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
                                                  self.max_subskills)
-            except skill_tree.InvalidAction:
+            except skill_forest.InvalidAction:
                 invalid += 1
                 action = {"type": "exploit", "allocations": {n: s["allocation"] for n, s in tree["subskills"].items()}}
-                forest = skill_tree.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
+                forest = skill_forest.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
                                                  self.max_subskills)
             actions.append({"skill": skill, **action})
         return forest, actions, invalid

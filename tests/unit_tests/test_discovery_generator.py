@@ -9,7 +9,7 @@ import pytest
 
 from teachgraph.teachers.discovery import ClusterSkillDiscoverer, GoldSkillDiscoverer, kmeans, name_clusters, silhouette
 from teachgraph.teachers.generator import ProgramGenerator, request_seed
-from teachgraph.teachers.observations import errors, errors_by_skill, skill_stats
+from teachgraph.environments.observations import errors, errors_by_skill, skill_stats
 from teachgraph.domains import SyntheticDomain, stable_hash
 
 

@@ -176,10 +176,10 @@ def test_llm_planner_falls_back_on_the_offline_planner():
 
 # -- organizer ----------------------------------------------------------------------------------------------
 def _forest():
-    from teachgraph.teachers import skill_tree
+    from teachgraph.environments import skill_forest
 
-    forest = skill_tree.new_forest(["s"])
-    return skill_tree.apply_action(forest, "s", {"type": "explore", "subskills": ["x", "y"], "allocation": 100}, 0,
+    forest = skill_forest.new_forest(["s"])
+    return skill_forest.apply_action(forest, "s", {"type": "explore", "subskills": ["x", "y"], "allocation": 100}, 0,
                                    2000, 4000, 3)
 
 

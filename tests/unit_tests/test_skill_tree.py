@@ -1,4 +1,4 @@
-"""agents/skill_tree.py and agents/organizer.py: the skill forest, its actions and the organizer policies."""
+"""agents/skill_forest.py and agents/organizer.py: the skill forest, its actions and the organizer policies."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from teachgraph.teachers import skill_tree
+from teachgraph.environments import skill_forest
 from teachgraph.teachers.organizer import (HandwrittenOrganizer, balanced_allocations, error_weighted_allocations, learning_progress,
                               learning_progress_allocations)
-from teachgraph.teachers.skill_tree import InvalidAction, allocations, apply_action, new_forest, observe, record_planned, sync_skills
+from teachgraph.environments.skill_forest import InvalidAction, allocations, apply_action, new_forest, observe, record_planned, sync_skills
 
 CAPS = dict(subskill_cap=500, skill_cap=1200, max_subskills=3)
 
@@ -353,5 +353,5 @@ def test_several_invalid_proposals_are_all_counted(monkeypatch):
 
 
 def test_skill_tree_module_exports():
-    assert skill_tree.InvalidAction is InvalidAction
+    assert skill_forest.InvalidAction is InvalidAction
     assert issubclass(InvalidAction, ValueError)
