@@ -3,7 +3,7 @@
     python benchmarks/cycle_cost.py [--smoke] [--out benchmarks/results/cycle_cost.json]
 
 Runs the offline default configuration (`TeachContext()`: skill-tree, 5 cycles, budget 8,000) in this
-process, the way `teachgraph run` does: `graph.build_graph(checkpointer=SqliteSaver)` streamed with
+process, the way `teachgraph run` does: `teachgraph.run.Run` with a SqliteSaver, streamed with
 `durability="sync"`. The base student is built (or found in the cache) first, untimed.
 
 Per cycle k (from the end of evaluate k-1 to the end of evaluate k, both read from events.jsonl):
@@ -69,20 +69,17 @@ def timed_saver(path: Path):
 
 def run_graph(ctx) -> dict:
     """Run ctx's teaching loop as the CLI does; return the timeline the breakdown is computed from."""
-    from teachgraph.graph import build_graph
     from teachgraph.io import read_json, read_jsonl
     from teachgraph.paths import RunPaths
+    from teachgraph.run import Run
 
     paths = RunPaths.of(ctx.run_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
     saver = timed_saver(paths.checkpoints)
-    graph = build_graph(checkpointer=saver)
-    config = {"configurable": {"thread_id": "cycle-cost"}, "recursion_limit": 10_000}
     started = time.time()
-    steps = 0
-    for mode, _ in graph.stream({"run_dir": str(ctx.run_dir)}, config, context=ctx,
-                                stream_mode=["custom", "updates"], durability="sync"):
-        steps += mode == "updates"
+    with Run.create(ctx, checkpointer=saver) as run:
+        run.invoke()
+        steps = run.steps
     ended = time.time()
     summary = read_json(paths.summary)
     return {"started": started, "ended": ended, "steps": steps, "calls": saver.calls,
@@ -157,12 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     clock, machine = common.Stopwatch(), common.machine_record()
     from teachgraph.graph import make_context
     from teachgraph.students import base_student_path
-    from teachgraph.paths import domain_of
+    from teachgraph.domains import load_domain
 
     values = common.tiny_config() if args.smoke else {}
     with tempfile.TemporaryDirectory(prefix="bench-cycle-cost-") as tmp:
         ctx = make_context(dict(values, run_dir=str(Path(tmp) / "run")))
-        base_student_path(ctx, domain_of(ctx), log=print)  # built or found first, untimed
+        base_student_path(ctx, load_domain(ctx), log=print)  # built or found first, untimed
         print(f"running {ctx.cycles} cycles, budget {ctx.budget} ({'TINY' if args.smoke else 'default'} configuration)")
         timeline = run_graph(ctx)
     rows, total = breakdown(timeline)

@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from teachgraph.graph import make_context
     from teachgraph.students import base_student_path, student_from_context
-    from teachgraph.paths import domain_of
+    from teachgraph.domains import load_domain
 
     ctx = make_context(common.tiny_config() if args.smoke else {})
-    domain = domain_of(ctx)
+    domain = load_domain(ctx)
     student = student_from_context(ctx, base_student_path(ctx, domain, log=print), domain)
     prompts = [e["prompt"] for e in domain.load_split("val")]
 

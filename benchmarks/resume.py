@@ -63,17 +63,10 @@ def read_events(run_dir: Path) -> list[dict]:
 
 def next_nodes(run_dir: Path) -> tuple[str, ...]:
     """What the run's latest checkpoint executes next (read while the run writes it)."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    from teachgraph.run import Run
 
-    from teachgraph.graph import build_graph
-
-    thread_id = json.loads((run_dir / "config.json").read_text())["run_id"]
-    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False, timeout=30)
-    try:
-        graph = build_graph(checkpointer=SqliteSaver(conn))
-        return tuple(graph.get_state({"configurable": {"thread_id": thread_id}}).next)
-    finally:
-        conn.close()
+    with Run.open(run_dir) as run:
+        return tuple(run.snapshot().next)
 
 
 def kill_while_training(proc: subprocess.Popen, run_dir: Path, cycle: int) -> dict:
@@ -149,13 +142,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from teachgraph.graph import make_context
     from teachgraph.students import base_student_path
-    from teachgraph.paths import domain_of
+    from teachgraph.domains import load_domain
 
     values = dict(common.tiny_config(), **SMOKE) if args.smoke else dict(FULL)
     with tempfile.TemporaryDirectory(prefix="bench-resume-") as tmp:
         root = Path(tmp)
         ctx = make_context(dict(values, run_dir=str(root / "run")))
-        base_student_path(ctx, domain_of(ctx), log=print)  # built or found first, untimed
+        base_student_path(ctx, load_domain(ctx), log=print)  # built or found first, untimed
         (root / "config.yaml").write_text(yaml.safe_dump(values), encoding="utf-8")
         run_dir, env = root / "run", cli_env(args.smoke)
         print(f"running {ctx.cycles} cycles, budget {ctx.budget}; SIGKILL while cycle {KILL_CYCLE} trains")

@@ -27,7 +27,6 @@ import math
 import os
 import platform
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -107,10 +106,9 @@ def run_one(config: dict[str, Any], env: str, seed: int, run_dir: Path) -> dict[
     """One run through the real graph, in its own run directory; returns its per-run record. A run
     directory (under --runs-dir) that already holds the record of the same configuration is reused,
     so an interrupted benchmark continues where it stopped."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    from teachgraph.graph import build_graph, make_context
+    from teachgraph.graph import make_context
     from teachgraph.io import read_json, write_json_atomic
+    from teachgraph.run import Run
 
     ctx = make_context(dict(config, environment=env, seed=seed, run_dir=str(run_dir)))
     if (run_dir / RECORD).exists():
@@ -119,15 +117,9 @@ def run_one(config: dict[str, Any], env: str, seed: int, run_dir: Path) -> dict[
             return stored["record"]
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False)
-    try:
-        graph = build_graph(checkpointer=SqliteSaver(conn))
-        graph.invoke({"run_dir": str(run_dir)}, {"configurable": {"thread_id": f"{env}-s{seed}"}, "recursion_limit": 10_000},
-                     context=ctx, durability="sync")
-    finally:
-        conn.close()
+    with Run.create(ctx) as run:
+        run.invoke()
     record = record_of(run_dir, env, seed, time.perf_counter() - started)
     write_json_atomic(run_dir / RECORD, {"fingerprint": ctx.fingerprint(), "record": record})
     return record
@@ -266,13 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from teachgraph.graph import make_context
     from teachgraph.students import base_student_path
-    from teachgraph.paths import domain_of
+    from teachgraph.domains import load_domain
 
     started = time.perf_counter()
     info = machine_info()
     ctx = make_context(dict(config, run_dir="unused"))
     t0 = time.perf_counter()
-    base_path = base_student_path(ctx, domain_of(ctx), log=lambda m: print(m, file=sys.stderr))
+    base_path = base_student_path(ctx, load_domain(ctx), log=lambda m: print(m, file=sys.stderr))
     base_seconds = time.perf_counter() - t0
     runs_root = Path(args.runs_dir) if args.runs_dir else Path(tempfile.mkdtemp(prefix="teaching-efficiency-"))
     out = Path(args.out)

@@ -120,10 +120,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from teachgraph.graph import make_context
     from teachgraph.students import TrainSettings, base_student_path, student_from_context
-    from teachgraph.paths import domain_of, emit
+    from teachgraph.domains import load_domain
+    from teachgraph.nodes.common import emit
 
     ctx = make_context(common.tiny_config() if args.smoke else {})
-    domain = domain_of(ctx)
+    domain = load_domain(ctx)
     base = base_student_path(ctx, domain, log=print)
     examples = cycle_data(ctx, domain, base)
     settings = TrainSettings(epochs=1, batch_size=ctx.batch_size, learning_rate=ctx.learning_rate, seed=1)

@@ -12,17 +12,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-ENVIRONMENTS = ("skill-tree", "skill-list", "open-ended", "no-state")
+from teachgraph.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS
 
 # Training defaults for a pretrained student (anything but 'tiny'), as in DataEnvGym: peft LoRA, r 16,
 # alpha 32, dropout 0.05 (the field defaults), lr 1e-4, 3 epochs. They apply to the fields a
 # configuration leaves unset; the field defaults themselves suit the tiny from-config student.
 PRETRAINED_STUDENT_DEFAULTS = {"finetune": "lora", "learning_rate": 1e-4, "epochs": 3.0, "batch_size": 16}
-
-Environment = Literal["skill-tree", "skill-list", "open-ended", "no-state"]
-
 
 class ConfigError(ValueError):
     """A configuration problem, found before any work starts."""
@@ -32,7 +29,8 @@ class TeachContext(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # -- the run ----------------------------------------------------------------------------
-    environment: Environment = Field("skill-tree", description="Teacher environment: what state the teacher sees.")
+    environment: str = Field(DEFAULT_ENVIRONMENT, description="Teacher environment: what state the teacher sees "
+                             "(one module of teachgraph.environments each: skill-tree, skill-list, open-ended, no-state).")
     domain: str = Field("synthetic", description="Task domain (see `domains.DOMAINS`).")
     domain_options: dict[str, Any] = Field(default_factory=dict, description="Keyword options for the domain.")
     data_seed: int = Field(0, description="Seed of the validation/test splits (fixed across run seeds).")
@@ -99,10 +97,28 @@ class TeachContext(BaseModel):
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: all cores).")
 
+    # The run's live services (teachgraph.services.RunServices): not configuration, never serialised.
+    _services: Any = PrivateAttr(default=None)
+
+    @property
+    def services(self) -> Any:
+        return self._services
+
+    def bind(self, services: Any) -> "TeachContext":
+        """This configuration carrying a run's live services, to pass as the graph's context."""
+        bound = self.model_copy()
+        bound._services = services
+        return bound
+
+    def attach(self, services: Any) -> None:
+        self._services = services
+
     @model_validator(mode="after")
     def _check(self) -> "TeachContext":
         from teachgraph.domains import DOMAINS
 
+        if self.environment not in ENVIRONMENTS:
+            raise ValueError(f"environment: unknown environment {self.environment!r}; allowed: {sorted(ENVIRONMENTS)}")
         if self.domain not in DOMAINS:
             raise ValueError(f"domain: unknown domain {self.domain!r}; allowed: {sorted(DOMAINS)}")
         if self.budget < self.cycles:

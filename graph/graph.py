@@ -11,26 +11,28 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
+from teachgraph.environments import get_environment
 from teachgraph.graph.context import TeachContext, context_of
 from teachgraph.graph.state import TeachState
-from teachgraph.nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, review, train
-from teachgraph.nodes.review import after_review
+from teachgraph.nodes import (after_review, deduplicate, discover_skills, evaluate, finalize, generate, organize_skills,
+                              plan, review, train)
 
 
 def after_evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> str:
-    ctx = context_of(runtime)
+    """finalize when a stop condition holds; else discover skills (first cycle, or every N) where the
+    environment uses skills, then organize them where it keeps a skill tree, then plan."""
     if state.get("stop_reason"):
         return "finalize"
-    if ctx.environment == "open-ended":  # the plan is written straight from the errors
-        return "plan"
+    ctx = context_of(runtime)
+    environment = get_environment(ctx.environment)
     rediscover = ctx.rediscover_every and state["cycle"] > 0 and state["cycle"] % ctx.rediscover_every == 0
-    if not state.get("skills") or rediscover:
+    if environment.uses_skills and (not state.get("skills") or rediscover):
         return "discover_skills"
-    return "organize_skills" if ctx.environment == "skill-tree" else "plan"
+    return "organize_skills" if environment.organizes_skills else "plan"
 
 
 def after_discovery(state: TeachState, runtime: Runtime[TeachContext]) -> str:
-    return "organize_skills" if context_of(runtime).environment == "skill-tree" else "plan"
+    return "organize_skills" if get_environment(context_of(runtime).environment).organizes_skills else "plan"
 
 
 def build_graph(checkpointer: Any = None, **compile_options: Any):

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from teachgraph.teachers import build_teacher
-from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.graph.context import TeachContext
 from teachgraph.graph.state import TeachState
 from teachgraph.io import write_json_atomic
-from teachgraph.paths import RunPaths, derive_seed, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
+from teachgraph.nodes.common import Step, derive_seed
 
 
 def discover_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
-    ctx = context_of(runtime)
-    started = time.perf_counter()
-    domain = domain_of(ctx)
-    emit({"type": "stage", "node": "discover_skills", "cycle": state["cycle"], "message": f"discovering skills ({ctx.skill_discovery})"})
-    teacher = build_teacher(ctx, domain)
-    found = teacher.discoverer.discover(domain, domain.load_split("val"), derive_seed(ctx.seed, "discover", state["cycle"]))
-    path = RunPaths.of(state["run_dir"]).skills
-    write_json_atomic(path, found)
-    log_event(state["run_dir"], "discover_skills", state["cycle"], skills=len(found["skills"]))
-    stats = with_stage_seconds(state.get("cycle_stats"), "discover_skills", time.perf_counter() - started)
-    return {
-        "skills": {"method": found["method"], "cycle": state["cycle"], "skills": found["skills"], "path": str(path)},
-        **with_teacher_usage(state, stats, "discover_skills", teacher.usage()),
-    }
+    step = Step("discover_skills", state, runtime, state["cycle"])
+    ctx, domain = step.ctx, step.services.domain
+    step.say(f"discovering skills ({ctx.skill_discovery})")
+    found = step.services.teacher.discoverer.discover(domain, domain.load_split("val"),
+                                                      derive_seed(ctx.seed, "discover", state["cycle"]))
+    write_json_atomic(step.paths.skills, found)
+    return step.done({"skills": {"method": found["method"], "cycle": state["cycle"], "skills": found["skills"],
+                                 "path": str(step.paths.skills)}},
+                     skills=len(found["skills"]))

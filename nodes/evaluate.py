@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from teachgraph.teachers.observations import skill_stats
 from teachgraph.domains.base import score_all
-from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.environments.observations import skill_stats
+from teachgraph.graph.context import TeachContext
 from teachgraph.graph.state import TeachState
-from teachgraph.students import base_student_path, student_from_context
 from teachgraph.io import write_jsonl_atomic
-from teachgraph.paths import RunPaths, domain_of, emit, log_event, teacher_tokens
+from teachgraph.nodes.common import Step, log_event
+from teachgraph.services import RunServices
+from teachgraph.teachers.usage import teacher_tokens
 
 
-def score_split(ctx: TeachContext, student_path: str, split: str) -> list[dict[str, Any]]:
+def score_split(services: RunServices, student_path: str, split: str) -> list[dict[str, Any]]:
     """Per-example results of a student on a split: prompt, gold answer, prediction, verdict, labels."""
-    domain = domain_of(ctx)
-    examples = domain.load_split(split)
-    student = student_from_context(ctx, student_path, domain)
+    examples = services.domain.load_split(split)
+    student = services.students.get(student_path)
     predictions = student.predict([e["prompt"] for e in examples])
-    verdicts = score_all(domain, predictions, examples)
+    verdicts = score_all(services.domain, predictions, examples)
     return [{"id": e["id"], "prompt": e["prompt"], "answer": e["answer"], "prediction": p,
              "correct": correct, "skill": e.get("skill"), "subskill": e.get("subskill")}
             for e, p, correct in zip(examples, predictions, verdicts)]
@@ -45,21 +44,19 @@ def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: i
 
 
 def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
-    ctx = context_of(runtime)
-    started = time.perf_counter()
-    run_dir = state.get("run_dir") or ctx.run_dir
-    paths = RunPaths.of(run_dir)
     cycle = state.get("cycle", 0)
-    student_path = state.get("student_path") or base_student_path(ctx, domain_of(ctx))
-    emit({"type": "stage", "node": "evaluate", "cycle": cycle, "message": f"evaluating cycle {cycle}"})
+    step = Step("evaluate", state, runtime, cycle)
+    ctx, paths = step.ctx, step.paths
+    student_path = state.get("student_path") or step.services.base_student()
+    step.say(f"evaluating cycle {cycle}")
 
-    results = score_split(ctx, student_path, "val")
+    results = score_split(step.services, student_path, "val")
     write_jsonl_atomic(paths.eval_val(cycle), results)
     per_skill = skill_stats(results)
     accuracy = sum(r["correct"] for r in results) / max(1, len(results))
 
+    # evaluate closes the cycle: its record takes the cycle's stats, which then start afresh
     stats = dict(state.get("cycle_stats") or {})
-    seconds = dict(stats.get("seconds", {}), evaluate=round(time.perf_counter() - started, 3))
     record = {
         "cycle": cycle,
         "val_accuracy": round(accuracy, 6),
@@ -72,16 +69,16 @@ def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
         "train": stats.get("train", {}),
         "organizer": stats.get("organizer", {}),
         "teacher": stats.get("teacher", {}),
-        "seconds": seconds,
+        "seconds": dict(stats.get("seconds", {}), evaluate=round(step.seconds(), 3)),
         "student_path": student_path,
         "eval_path": str(paths.eval_val(cycle)),
     }
     history = [r for r in state.get("history", []) if r["cycle"] != cycle] + [record]
     reason = stop_reason(ctx, history, state.get("budget_used", 0), teacher_tokens(state.get("teacher_usage")))
-    log_event(run_dir, "evaluate", cycle, val_accuracy=record["val_accuracy"])
-    emit({"type": "cycle", "record": record, "stop_reason": reason})
+    log_event(step.run_dir, "evaluate", cycle, val_accuracy=record["val_accuracy"])
+    step.emit_cycle(record, reason)
     return {
-        "run_dir": run_dir,
+        "run_dir": step.run_dir,
         "cycle": cycle,
         "student_path": student_path,
         "evaluation": {"cycle": cycle, "accuracy": record["val_accuracy"], "per_skill": record["per_skill"],

@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from teachgraph.teachers import build_teacher, skill_tree
-from teachgraph.teachers.observations import discovered_skill_stats
-from teachgraph.graph.context import TeachContext, context_of
+from teachgraph.environments import skill_forest
+from teachgraph.environments.observations import discovered_skill_stats
+from teachgraph.graph.context import TeachContext
 from teachgraph.graph.state import TeachState
 from teachgraph.io import write_json_atomic
-from teachgraph.paths import RunPaths, domain_of, emit, log_event, with_stage_seconds, with_teacher_usage
+from teachgraph.nodes.common import Step
 
 
 def organize_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
-    ctx = context_of(runtime)
-    started = time.perf_counter()
     cycle = state["cycle"]
+    step = Step("organize_skills", state, runtime, cycle)
+    ctx = step.ctx
     skills = state["skills"]["skills"]
-    stats = discovered_skill_stats(state)
 
-    forest = skill_tree.sync_skills(state.get("skill_tree") or skill_tree.new_forest(list(skills)), list(skills))
-    forest = skill_tree.observe(forest, stats, cycle)
-    teacher = build_teacher(ctx, domain_of(ctx))
-    forest, actions, invalid = teacher.organizer.organize(forest, {s: v["subskills"] for s, v in skills.items()}, cycle,
-                                                  ctx.subskill_cap, ctx.skill_cap)
-    write_json_atomic(RunPaths.of(state["run_dir"]).skill_tree, forest)  # the latest forest, for people and reports
+    forest = skill_forest.sync_skills(state.get("skill_tree") or skill_forest.new_forest(list(skills)), list(skills))
+    forest = skill_forest.observe(forest, discovered_skill_stats(state), cycle)
+    forest, actions, invalid = step.services.teacher.organizer.organize(
+        forest, {s: v["subskills"] for s, v in skills.items()}, cycle, ctx.subskill_cap, ctx.skill_cap)
+    write_json_atomic(step.paths.skill_tree, forest)  # the latest forest, for people and reports
     explored = sum(a["type"] == "explore" for a in actions)
-    emit({"type": "stage", "node": "organize_skills", "cycle": cycle,
-          "message": f"{explored} explore, {len(actions) - explored} exploit, {invalid} invalid"})
-    log_event(state["run_dir"], "organize_skills", cycle, explore=explored, invalid=invalid)
-    stats = with_stage_seconds(state.get("cycle_stats"), "organize_skills", time.perf_counter() - started,
-                               organizer={"explore": explored, "exploit": len(actions) - explored,
-                                          "invalid_actions": invalid, "actions": actions})
-    return {"skill_tree": forest, **with_teacher_usage(state, stats, "organize_skills", teacher.usage())}
+    step.say(f"{explored} explore, {len(actions) - explored} exploit, {invalid} invalid")
+    return step.done({"skill_tree": forest},
+                     stats={"organizer": {"explore": explored, "exploit": len(actions) - explored,
+                                          "invalid_actions": invalid, "actions": actions}},
+                     explore=explored, invalid=invalid)

@@ -25,7 +25,8 @@ from langgraph.types import interrupt
 from teachgraph.graph.context import TeachContext, context_of
 from teachgraph.graph.state import TeachState
 from teachgraph.io import read_jsonl, write_jsonl_atomic
-from teachgraph.paths import RunPaths, emit, log_event
+from teachgraph.nodes.common import emit, log_event
+from teachgraph.paths import RunPaths
 
 SAMPLE_PER_SKILL = 2
 SAMPLE_MAX = 20

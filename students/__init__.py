@@ -22,10 +22,7 @@ def base_student_path(ctx: Any, domain: Any, progress: Callable | None = None, l
 
 
 def student_from_context(ctx: Any, path: str, domain: Any) -> HFStudent:
-    import torch
-
-    if ctx.threads:
-        torch.set_num_threads(ctx.threads)
+    """The student saved at `path`, loaded with the run's fine-tuning, LoRA, answer-length and device settings."""
     return load_student(path, finetune=ctx.finetune,
                         lora=LoraSettings(r=ctx.lora_r, alpha=ctx.lora_alpha, dropout=ctx.lora_dropout),
                         max_new_tokens=ctx.max_new_tokens or getattr(domain, "default_max_new_tokens", 32),

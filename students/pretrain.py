@@ -16,9 +16,9 @@ from teachgraph.students.base import TrainSettings
 from teachgraph.students.hf import HFStudent
 from teachgraph.students.tiny import TinyConfig, build_tiny_student
 from teachgraph.io import write_dir_atomic, write_jsonl_atomic
+from teachgraph.teachers.replay import REPLAY_FILE  # written here, read by the replay policy
 
 BASE_VERSION = 1
-REPLAY_FILE = "pretrain_sample.jsonl"
 
 
 def cache_root() -> Path:

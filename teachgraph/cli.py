@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-
-class RunError(RuntimeError):
-    """A problem with a run directory or its checkpoint, reported without a traceback."""
+from teachgraph.environments import ENVIRONMENTS  # noqa: E402 - after the environment defaults above
+from teachgraph.run import RunError  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     run = sub.add_parser("run", help="run the teaching loop (the offline default with no arguments)")
-    run.add_argument("--env", dest="environment", choices=["skill-tree", "skill-list", "open-ended", "no-state"])
+    run.add_argument("--env", dest="environment", choices=sorted(ENVIRONMENTS))
     run.add_argument("--domain", help="synthetic (the offline default), math or code")
     run.add_argument("--dataset", help="the domain's data: 'local' (the shipped sample), a local folder or file, "
                                        "or a Hugging Face dataset id (sets domain_options.dataset)")
@@ -139,18 +137,20 @@ def check_teacher(ctx) -> None:
               file=sys.stderr)
 
 
-def check_domain(ctx) -> None:
-    """Before any work: the domain's data must load; malformed rows are reported (they were skipped)."""
+def run_services(ctx):
+    """Before any work: the run's services; the domain's data must load (malformed rows are reported:
+    they were skipped)."""
     from teachgraph.domains.loaders import DatasetUnavailable
-    from teachgraph.paths import domain_of
+    from teachgraph.services import RunServices
 
     try:
-        domain = domain_of(ctx)
+        services = RunServices(ctx)
     except (DatasetUnavailable, ValueError) as error:
         raise RunError(f"domain {ctx.domain!r}: {error}") from None
-    report = getattr(domain, "report", None)
+    report = getattr(services.domain, "report", None)
     if report is not None and report.skipped:
         print(f"warning: {report.summary()}", file=sys.stderr)
+    return services
 
 
 def check_student(ctx) -> None:
@@ -165,44 +165,6 @@ def check_student(ctx) -> None:
         raise RunError(f"student {ctx.student!r} is not a local folder and could not be reached on the Hugging Face "
                        f"hub ({type(error).__name__}). Offline, download it elsewhere and pass its local path "
                        "(--student /path/to/model).") from None
-
-
-def _open_checkpointer(path: Path):
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    try:
-        conn = sqlite3.connect(str(path), check_same_thread=False)
-        conn.execute("PRAGMA schema_version").fetchone()
-        saver = SqliteSaver(conn)
-        saver.setup()
-        return saver
-    except sqlite3.DatabaseError as error:
-        raise RunError(f"the checkpoint {path} is unreadable ({error}); resume is impossible. "
-                       "Start a new run with another --run-dir (the artifacts of this one stay readable).") from None
-
-
-def _prepare_run_dir(ctx, resuming: bool) -> dict[str, Any]:
-    """Write config.json for a new run; for an existing one, check the configuration matches."""
-    from teachgraph.graph.context import make_context
-    from teachgraph.io import read_json, write_json_atomic
-    from teachgraph.paths import RunPaths
-
-    paths = RunPaths.of(ctx.run_dir)
-    if paths.config.exists():
-        try:
-            stored = read_json(paths.config)
-            old = make_context(stored["config"])
-        except Exception as error:  # noqa: BLE001
-            raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error})") from None
-        if old.fingerprint() != ctx.fingerprint() and not resuming:
-            diff = sorted(k for k in ctx.fingerprint() if ctx.fingerprint()[k] != old.fingerprint()[k])
-            raise RunError(f"{ctx.run_dir} holds a run with a different configuration (fields differ: "
-                           f"{', '.join(diff)}). Use another --run-dir, or `teachgraph resume {ctx.run_dir}`.")
-        return stored
-    paths.root.mkdir(parents=True, exist_ok=True)
-    stored = {"run_id": f"{ctx.environment}-s{ctx.seed}-{os.urandom(4).hex()}", "config": ctx.public_dump()}
-    write_json_atomic(paths.config, stored)
-    return stored
 
 
 _WAITING = ("the run waits for review; answer with `teachgraph resume {run_dir} --answer approve` "
@@ -238,69 +200,53 @@ def _review_answer(payload: dict[str, Any], answer: str | None, display) -> Any:
     return Command(resume=parse_answer(answer))
 
 
-def execute(ctx, run_id: str, quiet: bool = False, resuming: bool = False, answer: str | None = None) -> dict[str, Any]:
-    """Run (or continue) the graph for a run directory; returns the final state values."""
-    from teachgraph.graph import build_graph
-    from teachgraph.students import base_student_path
+def execute(run, quiet: bool = False, answer: str | None = None) -> dict[str, Any]:
+    """Run (or continue) a run to its end or its next review pause, showing progress; returns the state's values."""
     from teachgraph.reporting.console import Display
-    from teachgraph.paths import RunPaths, domain_of
 
-    paths = RunPaths.of(ctx.run_dir)
     display = Display(quiet=quiet)
     with display.live():
-        base_student_path(ctx, domain_of(ctx), progress=display.callback("pretrain base student"), log=display.log)
-    graph = build_graph(checkpointer=_open_checkpointer(paths.checkpoints))
-    config = {"configurable": {"thread_id": run_id}, "recursion_limit": 10_000}
-    try:
-        snapshot = graph.get_state(config)
-    except Exception as error:  # noqa: BLE001 - a damaged checkpoint must not become a traceback wall
-        raise RunError(f"the checkpoint in {paths.checkpoints} cannot be read ({error}); start a new run "
-                       "with another --run-dir.") from None
-    if snapshot.values.get("result") and not snapshot.next:
-        display.log(f"{ctx.run_dir} already finished; its summary is {paths.summary}")
-        display.table(snapshot.values.get("history", []))
-        return snapshot.values
-    if resuming and not snapshot.next:
-        raise RunError(f"{ctx.run_dir} has no checkpoint to resume from; start it with `teachgraph run --run-dir {ctx.run_dir}`.")
-    graph_input: Any = None if snapshot.next else {"run_dir": str(ctx.run_dir)}
-    if snapshot.next:
-        display.log(f"resuming {ctx.run_dir} at {', '.join(snapshot.next)} (cycle {snapshot.values.get('cycle', 0)})")
-        if snapshot.interrupts:
-            graph_input = _review_answer(snapshot.interrupts[0].value, answer, display)
-            if graph_input is None:  # nobody to answer: say how, without running the review node again
-                display.log(_WAITING.format(run_dir=ctx.run_dir))
-                return snapshot.values
+        run.services.base_student(progress=display.callback("pretrain base student"), log=display.log)
+    if run.finished:
+        display.log(f"{run.ctx.run_dir} already finished; its summary is {run.paths.summary}")
+        display.table(run.values().get("history", []))
+        return run.values()
+    position = run.position()
+    if position is not None:
+        display.log(f"resuming {run.ctx.run_dir} at {position[0]} (cycle {position[1]})")
     while True:
+        payload = run.waiting_review
+        reply = None
+        if payload is not None:
+            reply = _review_answer(payload, answer, display)
+            answer = None  # a --answer answers the pause it was given for, not later ones
+            if reply is None:  # nobody to answer: say how, without running the review node again
+                display.log(_WAITING.format(run_dir=run.ctx.run_dir))
+                return run.values()
         with display.live():
-            for mode, data in graph.stream(graph_input, config, context=ctx, stream_mode=["custom", "updates"],
-                                           durability="sync"):
-                if mode == "custom":
-                    display.event(data)
-        snapshot = graph.get_state(config)
-        if not snapshot.interrupts:
+            for event in run.stream(answer=reply):
+                display.event(event)
+        if run.waiting_review is None:
             break
-        graph_input = _review_answer(snapshot.interrupts[0].value, None, display)
-        if graph_input is None:
-            display.log(_WAITING.format(run_dir=ctx.run_dir))
-            return snapshot.values
-    values = snapshot.values
+    values = run.values()
     display.table(values.get("history", []))
     result = values.get("result") or {}
     display.log(f"best cycle {result.get('best_cycle')}: validation {result.get('val_accuracy', 0):.1%}, "
-                f"test {result.get('test_accuracy', 0):.1%} (stopped: {values.get('stop_reason')}); summary: {paths.summary}")
+                f"test {result.get('test_accuracy', 0):.1%} (stopped: {values.get('stop_reason')}); summary: {run.paths.summary}")
     if result:
         try:
             from teachgraph.reporting.report import write_report
 
-            display.log(f"report: {write_report([str(ctx.run_dir)])}")
+            display.log(f"report: {write_report([str(run.ctx.run_dir)])}")
         except Exception as error:  # noqa: BLE001 - the run succeeded; a report problem is only a warning
             display.log(f"warning: the report could not be written ({type(error).__name__}: {error}); "
-                        f"try `teachgraph report {ctx.run_dir}`")
+                        f"try `teachgraph report {run.ctx.run_dir}`")
     return values
 
 
 def main(argv: list[str] | None = None) -> int:
     from teachgraph.graph.context import ConfigError
+    from teachgraph.run import Run
 
     args = _parser().parse_args(argv)
     try:
@@ -308,37 +254,26 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["run", *(argv or [])])
             ctx = _context_from_args(args)
-            check_domain(ctx)
+            services = run_services(ctx)
             check_student(ctx)
             check_teacher(ctx)
-            stored = _prepare_run_dir(ctx, resuming=False)
-            execute(ctx, stored["run_id"], quiet=args.quiet)
+            with Run.create(ctx, services=services) as run:
+                execute(run, quiet=args.quiet)
         elif args.command == "resume":
-            from teachgraph.graph.context import make_context
-            from teachgraph.io import read_json
-            from teachgraph.paths import RunPaths
+            from teachgraph.run import read_run_config
 
-            paths = RunPaths.of(args.run_dir)
-            if not paths.config.exists():
-                raise RunError(f"{args.run_dir} is not a teachgraph run directory (no config.json)")
-            try:
-                stored = read_json(paths.config)
-                ctx = make_context(stored["config"]).model_copy(update={"run_dir": args.run_dir})
-                run_id = stored["run_id"]
-            except ConfigError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a damaged file gets one clear line
-                raise RunError(f"{paths.config} is not a readable teachgraph configuration ({error!r})") from None
-            check_domain(ctx)
+            _, ctx = read_run_config(args.run_dir)
+            services = run_services(ctx)
             check_student(ctx)
             check_teacher(ctx)
-            execute(ctx, run_id, quiet=args.quiet, resuming=True, answer=args.answer)
+            with Run.open(args.run_dir, services=services) as run:
+                if not run.started:
+                    raise RunError(f"{args.run_dir} has no checkpoint to resume from; start it with "
+                                   f"`teachgraph run --run-dir {args.run_dir}`.")
+                execute(run, quiet=args.quiet, answer=args.answer)
         elif args.command == "base-student":
-            from teachgraph.students import base_student_path
-            from teachgraph.paths import domain_of
-
             ctx = _context_from_args(args)
-            print(base_student_path(ctx, domain_of(ctx)))
+            print(run_services(ctx).base_student())
         elif args.command == "report":
             from teachgraph.reporting.report import ReportError, write_report
 

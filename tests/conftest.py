@@ -46,6 +46,6 @@ def tiny_ctx(tmp_path, tiny_config):
 @pytest.fixture
 def base_student(tiny_ctx) -> str:
     from teachgraph.students import base_student_path
-    from teachgraph.paths import domain_of
+    from teachgraph.domains import load_domain
 
-    return base_student_path(tiny_ctx, domain_of(tiny_ctx), log=lambda _: None)
+    return base_student_path(tiny_ctx, load_domain(tiny_ctx), log=lambda _: None)

@@ -30,5 +30,10 @@ def get_domain(name: str, seed: int = 0, **options: Any) -> Domain:
     return domain_class(name)(seed=seed, **options)
 
 
+def load_domain(ctx: Any) -> Domain:
+    """The domain a run configuration names, with its data loaded (split by `data_seed`)."""
+    return get_domain(ctx.domain, seed=ctx.data_seed, **ctx.domain_options)
+
+
 __all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "domain_class", "example_id",
-           "get_domain", "normalize_text", "stable_hash"]
+           "get_domain", "load_domain", "normalize_text", "stable_hash"]

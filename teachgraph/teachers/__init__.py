@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from teachgraph.domains.base import Domain, Example
+from teachgraph.environments import Observation, TeacherEnvironment
 
 
 class SkillDiscoverer(Protocol):
@@ -23,7 +24,7 @@ class SkillOrganizer(Protocol):
 
 
 class Planner(Protocol):
-    def plan(self, environment: str, observation: dict[str, Any], budget: int, seed: int) -> dict[str, Any]: ...
+    def plan(self, environment: TeacherEnvironment, observation: Observation, budget: int, seed: int) -> dict[str, Any]: ...
 
 
 class DataGenerator(Protocol):
@@ -48,6 +49,14 @@ class Teacher:
     def usage(self) -> dict[str, Any]:
         """Teacher calls and tokens spent by this team so far (empty for the offline team)."""
         return self.client.usage() if self.client is not None else {}
+
+    def take_usage(self) -> dict[str, Any]:
+        """Calls and tokens since the last take_usage() (empty for the offline team)."""
+        return self.client.take_usage() if self.client is not None else {}
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
 
 
 def teacher_dir(ctx: Any) -> Path:

@@ -14,12 +14,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from teachgraph.environments import skill_forest
+from teachgraph.environments import TeacherEnvironment, skill_forest
+from teachgraph.environments.base import split_budget
 from teachgraph.teachers import prompts
 from teachgraph.teachers.generator import request_seed
 from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient
 from teachgraph.teachers.organizer import HandwrittenOrganizer
-from teachgraph.teachers.planner import OfflinePlanner, split_budget
+from teachgraph.teachers.planner import OfflinePlanner
 from teachgraph.teachers.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
                             generated_batch_of)
 from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
@@ -225,15 +226,16 @@ class LLMOrganizer:
 
 
 # -- planner ----------------------------------------------------------------------------------------------
-def normalize_plan(requests: list[dict[str, Any]], budget: int, environment: str,
+def normalize_plan(requests: list[dict[str, Any]], budget: int, by_exemplar: bool,
                    known_skills: set[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
-    """Make an LLM's plan usable: drop requests for unknown skills (or, open-ended, without exemplars),
-    merge duplicates, and scale the counts so they add up to the budget exactly. Returns (requests, repairs)."""
+    """Make an LLM's plan usable: drop requests for unknown skills (or, where requests are written from
+    example errors, without exemplars), merge duplicates, and scale the counts so they add up to the
+    budget exactly. Returns (requests, repairs)."""
     repairs: list[str] = []
     merged: dict[tuple, dict[str, Any]] = {}
     for r in requests:
         skill = r.get("skill")
-        if environment == "open-ended":
+        if by_exemplar:
             if not r.get("exemplars") and not skill:
                 repairs.append("dropped a request with neither skill nor exemplars")
                 continue
@@ -266,30 +268,16 @@ class LLMPlanner:
         self.client, self.domain, self.max_errors = client, domain, max_errors
         self.fallback = OfflinePlanner(min_skill_share)
 
-    def _view(self, environment: str, observation: dict[str, Any], budget: int) -> tuple[dict[str, Any], set[str] | None]:
-        if environment == "skill-tree":
-            rows = [{"skill": s, "subskill": sub, "allocation": a, "difficulty": d} for s, sub, a, d in observation["allocations"]]
-            return {"budget": budget, "allocations": rows}, {r["skill"] for r in rows}
-        if environment == "open-ended":
-            return {"budget": budget, "errors": observation["errors"][: self.max_errors]}, None
-        skills = observation["skills"]
-        view = [{"skill": s, **{k: v for k, v in stats.items() if k in ("accuracy", "n", "subskills")}}
-                for s, stats in sorted(skills.items())]
-        data: dict[str, Any] = {"budget": budget, "skills": view}
-        if observation.get("errors_by_skill"):
-            data["errors_by_skill"] = observation["errors_by_skill"]
-        return data, set(skills)
-
-    def plan(self, environment: str, observation: dict[str, Any], budget: int, seed: int) -> dict[str, Any]:
-        data, known = self._view(environment, observation, budget)
-        if budget <= 0 or (known is not None and not known) or (environment == "open-ended" and not data["errors"]):
+    def plan(self, environment: TeacherEnvironment, observation: Any, budget: int, seed: int) -> dict[str, Any]:
+        if budget <= 0 or not environment.has_signal(observation):
             return self.fallback.plan(environment, observation, budget, seed)
+        data, known = environment.teacher_view(observation, budget, self.max_errors)
         try:
             answer = self.client.ask("planner", prompts.messages("planner", self.domain, data, budget=budget), PlanResponse)
         except TeacherCallFailed:
             answer = None
         requests, repairs = normalize_plan([r.model_dump() for r in answer.requests] if answer else [], budget,
-                                           environment, known)
+                                           environment.requests_by_exemplar, known)
         if not requests:
             self.client.count(fallbacks=1)
             planned = self.fallback.plan(environment, observation, budget, seed)

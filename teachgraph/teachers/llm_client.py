@@ -151,6 +151,22 @@ class ResponseCache:
         with self._lock:
             return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def cache_summary(path: str | Path) -> dict[str, Any] | None:
+    """What a response cache file holds, by role (None when there is no cache file)."""
+    if not Path(path).exists():
+        return None
+    with sqlite3.connect(str(path)) as conn:
+        rows = conn.execute("SELECT role, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens) FROM responses "
+                            "GROUP BY role").fetchall()
+    return {"path": str(path), "entries": sum(r[1] for r in rows),
+            "by_role": {r[0]: {"entries": r[1], "prompt_tokens": r[2] or 0, "completion_tokens": r[3] or 0}
+                        for r in rows}}
+
 
 @lru_cache(maxsize=64)
 def schema_json(schema: type[BaseModel]) -> dict[str, Any]:
@@ -164,7 +180,7 @@ def cache_key(model: str, messages: list[BaseMessage], schema: type[BaseModel], 
 
 
 class TeacherClient:
-    """One per node run: the agents of a teacher share it (and its counters)."""
+    """One per run: the agents of a teacher share it (and its counters)."""
 
     def __init__(self, ctx: Any, cache_path: str | Path | None = None, llm: Any = None):
         self.url, self.model = ctx.teacher_url, ctx.teacher_model
@@ -193,10 +209,25 @@ class TeacherClient:
 
     def usage(self) -> dict[str, Any]:
         with self._lock:
-            out: dict[str, Any] = {k: int(self.counts.get(k, 0)) for k in COUNTERS}
-            out.update({k: int(v) for k, v in sorted(self.counts.items()) if k not in out})
-            out["errors"] = dict(sorted(self.errors.items()))
+            return self._usage()
+
+    def take_usage(self) -> dict[str, Any]:
+        """usage() since the last take_usage(), then count afresh (each node reads its own share)."""
+        with self._lock:
+            out = self._usage()
+            self.counts.clear()
+            self.errors.clear()
         return out
+
+    def _usage(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: int(self.counts.get(k, 0)) for k in COUNTERS}
+        out.update({k: int(v) for k, v in sorted(self.counts.items()) if k not in out})
+        out["errors"] = dict(sorted(self.errors.items()))
+        return out
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
 
     # -- one call -----------------------------------------------------------------------------
     @property

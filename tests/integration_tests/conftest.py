@@ -78,9 +78,9 @@ def base_student_ready(tmp_path_factory) -> str:
     in parallel never race to build it."""
     from teachgraph.graph import make_context
     from teachgraph.students import base_student_path
-    from teachgraph.paths import domain_of
+    from teachgraph.domains import load_domain
 
     ctx = make_context(tiny(run_dir=str(tmp_path_factory.mktemp("base") / "run")))
-    path = base_student_path(ctx, domain_of(ctx), log=lambda _: None)
+    path = base_student_path(ctx, load_domain(ctx), log=lambda _: None)
     assert (Path(path) / "config.json").exists()
     return path

@@ -18,7 +18,8 @@ from langgraph.runtime import Runtime
 
 from teachgraph.graph import make_context
 from teachgraph.nodes import deduplicate, discover_skills, evaluate, finalize, generate, organize_skills, plan, train
-from teachgraph.paths import RunPaths, domain_of
+from teachgraph.domains import load_domain
+from teachgraph.paths import RunPaths
 
 from .conftest import read_events, read_jsonl, tiny
 
@@ -77,13 +78,13 @@ def test_evaluate_base_student(pipeline):
     eval_file = paths.eval_val(0)
     assert eval_file.exists()
     rows = read_jsonl(eval_file)
-    val = domain_of(ctx).load_split("val")
+    val = load_domain(ctx).load_split("val")
     assert len(rows) == len(val) == update["evaluation"]["n"]
     assert {r["id"] for r in rows} == {e["id"] for e in val}
     assert all(isinstance(r["correct"], bool) for r in rows)
     assert update["evaluation"]["errors"] == sum(not r["correct"] for r in rows)
     assert record["val_accuracy"] == pytest.approx(sum(r["correct"] for r in rows) / len(rows), abs=1e-6)
-    assert set(record["per_skill"]) == set(domain_of(ctx).skill_catalog())
+    assert set(record["per_skill"]) == set(load_domain(ctx).skill_catalog())
     assert update["student_path"] and (Path(update["student_path"]) / "config.json").exists()
 
 
@@ -94,10 +95,10 @@ def test_discover_skills_assigns_every_val_example(pipeline):
     assert skills["method"] == "gold"
     assert skills["path"] == str(paths.skills) and paths.skills.exists()
     stored = json.loads(paths.skills.read_text())
-    val = domain_of(ctx).load_split("val")
+    val = load_domain(ctx).load_split("val")
     assert set(stored["assignment"]) == {e["id"] for e in val}
     assert set(stored["assignment"].values()) <= set(skills["skills"])
-    assert set(skills["skills"]) == set(domain_of(ctx).skill_catalog())
+    assert set(skills["skills"]) == set(load_domain(ctx).skill_catalog())
     for info in skills["skills"].values():
         assert info["subskills"] and info["description"]
     assert "discover_skills" in update["cycle_stats"]["seconds"]
@@ -159,11 +160,11 @@ def test_generate_writes_examples_with_provenance(pipeline):
         assert PROVENANCE_KEYS <= set(prov)
         assert prov["cycle"] == 1
         assert prov["generator"] == "offline-program" and prov["teacher_model"] == "offline"
-        assert prov["skill"] in domain_of(ctx).skill_catalog()
+        assert prov["skill"] in load_domain(ctx).skill_catalog()
         assert ex["prompt"] and ex["answer"]
     assert {(ex["provenance"]["skill"], ex["provenance"]["subskill"]) for ex in rows} <= {
         (r["skill"], r["subskill"]) for r in requests}
-    assert all(domain_of(ctx).verify(ex) is None for ex in rows)
+    assert all(load_domain(ctx).verify(ex) is None for ex in rows)
 
 
 def test_deduplicate_accounts_for_every_example(pipeline):
@@ -182,7 +183,7 @@ def test_deduplicate_accounts_for_every_example(pipeline):
     assert {"plan", "generate", "deduplicate"} <= set(stats["seconds"])
     prompts = [r["prompt"] for r in accepted]
     assert len(set(prompts)) == len(prompts)
-    val_test = {e["prompt"] for split in ("val", "test") for e in domain_of(pipeline["ctx"]).load_split(split)}
+    val_test = {e["prompt"] for split in ("val", "test") for e in load_domain(pipeline["ctx"]).load_split(split)}
     assert not val_test & set(prompts)
     for ex in accepted:
         assert PROVENANCE_KEYS <= set(ex["provenance"])
@@ -200,7 +201,7 @@ def test_deduplicate_drops_and_counts_bad_examples(tmp_path):
     """Wrong answers, exact duplicates and copies of validation prompts are dropped, each reason counted."""
     run_dir = tmp_path / "run"
     ctx = make_context(tiny(run_dir=str(run_dir)))
-    domain = domain_of(ctx)
+    domain = load_domain(ctx)
     good = domain.generate("parity", "7 digits", None, 20, seed=123)  # 9 million prompts: no clashes
     wrong = dict(good[0], prompt="parity 1234567", answer="even")
     val_copy = dict(domain.load_split("val")[0])
@@ -233,7 +234,7 @@ def test_deduplicate_drops_what_the_student_already_answers_when_asked(tmp_path,
 
     run_dir = tmp_path / "run"
     ctx = make_context(tiny(run_dir=str(run_dir), drop_solved=True))
-    domain = domain_of(ctx)
+    domain = load_domain(ctx)
     student = student_from_context(ctx, base_student, domain)
     student.train(domain.generate("max_digit", "4 digits", None, 640, seed=1),
                   TrainSettings(epochs=4, batch_size=64, learning_rate=1e-2, seed=0))
@@ -314,7 +315,7 @@ def test_finalize_writes_summary(pipeline):
     assert 0.0 <= summary["test_accuracy"] <= 1.0
     assert summary["test_accuracy"] == update["result"]["test_accuracy"]
     test_rows = read_jsonl(paths.test_eval)
-    assert len(test_rows) == len(domain_of(ctx).load_split("test"))
+    assert len(test_rows) == len(load_domain(ctx).load_split("test"))
     assert summary["test_accuracy"] == pytest.approx(sum(r["correct"] for r in test_rows) / len(test_rows), abs=1e-6)
     per_example = summary["per_example"]
     files = per_example["evaluations"] + per_example["accepted"] + per_example["dropped"]
@@ -357,7 +358,7 @@ def test_stop_reason_target_accuracy(tmp_path, base_student):
 
     options = {"val_per_subskill": 10, "test_per_subskill": 4, "skills": ["parity"]}
     ctx = make_context(tiny(run_dir=str(tmp_path / "run"), domain_options=options))
-    domain = domain_of(ctx)
+    domain = load_domain(ctx)
     student = student_from_context(ctx, base_student, domain)
     student.train(domain.generate("parity", None, None, 800, seed=7),
                   TrainSettings(epochs=4, batch_size=32, learning_rate=1e-2, seed=0))

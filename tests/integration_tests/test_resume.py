@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.checkpoint.sqlite import SqliteSaver
 
-from teachgraph.graph import build_graph
+from teachgraph.run import Run
 
 from .conftest import CLI_TIMEOUT, ONE_THREAD, cli_command, cli_env, read_events, run_cli, write_config
 
@@ -41,13 +40,8 @@ def _popen(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
 
 def _next_nodes(run_dir: Path) -> tuple[str, ...]:
     """What the run's latest checkpoint will execute next (read while the run writes it)."""
-    thread_id = json.loads((run_dir / "config.json").read_text())["run_id"]
-    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False, timeout=30)
-    try:
-        snapshot = build_graph(checkpointer=SqliteSaver(conn)).get_state({"configurable": {"thread_id": thread_id}})
-        return tuple(snapshot.next)
-    finally:
-        conn.close()
+    with Run.open(run_dir) as run:
+        return tuple(run.snapshot().next)
 
 
 def _kill_while_cycle_2_trains(proc: subprocess.Popen, run_dir: Path, log: Path, deadline: float) -> None:

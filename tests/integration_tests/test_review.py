@@ -1,58 +1,42 @@
 """The review gate (nodes/review.py): with `review=True` the run pauses after deduplicate with an
-interrupt showing the plan and a sample of accepted examples; `Command(resume=...)` approves, edits
-(drops examples by id) or stops the run. Driven through the real graph with a SqliteSaver, resuming
-from a fresh connection to show the pause survives the process.
-
-Needs the node wired into graph/graph.py (deduplicate -> review -> train | finalize) and the context
-field `review: bool = False` in graph/context.py.
+interrupt showing the plan and a sample of accepted examples; the answer (`Command(resume=...)`, which
+`Run.stream(answer=...)` sends) approves, edits (drops examples by id) or stops the run. Driven through
+the run layer with its SqliteSaver, resuming with a fresh connection and fresh services to show the
+pause survives the process.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langgraph.checkpoint.sqlite import SqliteSaver
-from langgraph.types import Command
 
-from teachgraph.graph import build_graph, make_context
+from teachgraph.graph import make_context
 from teachgraph.paths import RunPaths
+from teachgraph.run import Run
 
 from .conftest import read_events, read_jsonl, tiny
 
 pytestmark = pytest.mark.slow
 
 
-def _graph(run_dir: Path):
-    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False)
-    return build_graph(checkpointer=SqliteSaver(conn)), conn
-
-
 def _start(tmp_path: Path, base_student_ready) -> dict[str, Any]:
     """Run until the review interrupt of cycle 1; return what the test needs to resume."""
     run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    ctx = make_context(tiny(cycles=1, budget=300, review=True, run_dir=str(run_dir)))
-    config = {"configurable": {"thread_id": "review-test"}}
-    graph, conn = _graph(run_dir)
-    out = graph.invoke({"run_dir": str(run_dir)}, config, context=ctx)
-    snapshot = graph.get_state(config)
-    conn.close()
-    assert "__interrupt__" in out, "review=True must pause the run"
+    with Run.create(make_context(tiny(cycles=1, budget=300, review=True, run_dir=str(run_dir)))) as run:
+        values = run.invoke()
+        snapshot = run.snapshot()
+    assert "result" not in values, "review=True must pause the run"
     assert snapshot.next == ("review",)
     assert len(snapshot.interrupts) == 1
-    return {"ctx": ctx, "config": config, "run_dir": run_dir, "payload": snapshot.interrupts[0].value}
+    return {"run_dir": run_dir, "payload": snapshot.interrupts[0].value}
 
 
 def _resume(started: dict[str, Any], answer: Any) -> dict[str, Any]:
-    graph, conn = _graph(started["run_dir"])  # a new connection: as after a restart
-    try:
-        out = graph.invoke(Command(resume=answer), started["config"], context=started["ctx"])
-        return {"out": out, "state": graph.get_state(started["config"])}
-    finally:
-        conn.close()
+    with Run.open(started["run_dir"]) as run:  # a new checkpointer connection and services: as after a restart
+        run.invoke(answer=answer)
+        return {"state": run.snapshot()}
 
 
 def test_review_is_off_by_default():
@@ -94,11 +78,7 @@ def test_edit_drops_ids_then_trains(tmp_path, base_student_ready):
     drop = [s["id"] for s in started["payload"]["sample"][:3]]
 
     # a malformed answer and unknown ids are asked again, with the problem stated; nothing changes
-    graph, conn = _graph(started["run_dir"])
-    graph.invoke(Command(resume={"action": "edit", "drop_ids": ["no-such-id"]}), started["config"],
-                 context=started["ctx"])
-    snapshot = graph.get_state(started["config"])
-    conn.close()
+    snapshot = _resume(started, {"action": "edit", "drop_ids": ["no-such-id"]})["state"]
     assert snapshot.next == ("review",)
     assert "unknown example ids" in snapshot.interrupts[0].value["error"]
     assert len(read_jsonl(paths.accepted(1))) == len(accepted)

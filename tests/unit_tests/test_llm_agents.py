@@ -152,24 +152,29 @@ def test_client_gives_up_after_repairs_and_on_refused_connections(tmp_path):
 def test_normalize_plan_repairs_counts_and_drops_unknown_skills():
     requests = [{"skill": "a", "count": 10}, {"skill": "b", "count": 5}, {"skill": "zzz", "count": 50},
                 {"skill": "a", "count": 5}]
-    rows, repairs = normalize_plan(requests, 100, "skill-list", {"a", "b"})
+    rows, repairs = normalize_plan(requests, 100, False, {"a", "b"})
     assert sum(r["count"] for r in rows) == 100
     assert {r["skill"]: r["count"] for r in rows} == {"a": 75, "b": 25}  # 15 : 5
     assert any("unknown skill" in r for r in repairs) and any("merged" in r for r in repairs)
-    rows, _ = normalize_plan([{"skill": "a", "count": 0}, {"skill": "b", "count": 0}], 7, "skill-list", {"a", "b"})
+    rows, _ = normalize_plan([{"skill": "a", "count": 0}, {"skill": "b", "count": 0}], 7, False, {"a", "b"})
     assert sum(r["count"] for r in rows) == 7
-    rows, _ = normalize_plan([{"exemplars": ["min 1"], "count": 3}, {"count": 9}], 10, "open-ended", None)
+    rows, _ = normalize_plan([{"exemplars": ["min 1"], "count": 3}, {"count": 9}], 10, True, None)
     assert rows == [{"skill": None, "subskill": None, "difficulty": None, "count": 10, "exemplars": ["min 1"]}]
 
 
 def test_llm_planner_falls_back_on_the_offline_planner():
-    obs = {"skills": {"a": {"accuracy": 0.5, "n": 4}, "b": {"accuracy": 1.0, "n": 4}}}
+    from teachgraph.environments import get_environment
+    from teachgraph.environments.skill_list import SkillAccuracyObservation
+
+    skill_list = get_environment("skill-list")
+    obs = SkillAccuracyObservation(skills={"a": {"accuracy": 0.5, "n": 4}, "b": {"accuracy": 1.0, "n": 4}},
+                                   errors_by_skill={})
     client = StubClient(planner={"requests": [{"skill": "nope", "count": 5}]})
-    plan = LLMPlanner(client, get_domain("synthetic")).plan("skill-list", obs, 50, seed=0)
+    plan = LLMPlanner(client, get_domain("synthetic")).plan(skill_list, obs, 50, seed=0)
     assert plan["source"] == "offline-fallback" and sum(r["count"] for r in plan["requests"]) == 50
     assert client.counts["fallbacks"] == 1
     client = StubClient(planner={"requests": [{"skill": "a", "count": 3}, {"skill": "b", "count": 1}], "notes": "n"})
-    plan = LLMPlanner(client, get_domain("synthetic")).plan("skill-list", obs, 50, seed=0)
+    plan = LLMPlanner(client, get_domain("synthetic")).plan(skill_list, obs, 50, seed=0)
     assert plan["source"] == "llm" and [r["count"] for r in plan["requests"]] == [38, 12]
     assert set(plan["requests"][0]) == {"skill", "subskill", "difficulty", "count", "exemplars"}
 

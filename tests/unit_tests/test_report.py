@@ -5,7 +5,6 @@ fallback without matplotlib, and the `teachgraph report` subcommand."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,20 +23,12 @@ def _config(**overrides):
 
 
 def _finished_run(run_dir: Path, **overrides) -> Path:
-    """A real run: config.json as the CLI writes it, then the compiled graph invoked to the end."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
+    """A real run (the run layer the CLI uses), invoked to the end."""
+    from teachgraph.graph import make_context
+    from teachgraph.run import Run
 
-    from teachgraph.graph import build_graph, make_context
-    from teachgraph.cli import _prepare_run_dir
-
-    ctx = make_context(_config(run_dir=str(run_dir), **overrides))
-    stored = _prepare_run_dir(ctx, resuming=False)
-    conn = sqlite3.connect(str(run_dir / "checkpoints.sqlite"), check_same_thread=False)
-    try:
-        out = build_graph(checkpointer=SqliteSaver(conn)).invoke(
-            {"run_dir": str(run_dir)}, {"configurable": {"thread_id": stored["run_id"]}}, context=ctx)
-    finally:
-        conn.close()
+    with Run.create(make_context(_config(run_dir=str(run_dir), **overrides))) as run:
+        out = run.invoke()
     assert "test_accuracy" in out["result"]
     return run_dir
 
@@ -194,12 +185,12 @@ def test_report_subcommand(runs, tmp_path, capsys):
 @pytest.mark.slow
 def test_run_writes_its_report(tmp_path):
     """`teachgraph run` (cli.execute) ends by writing RUN_DIR/report/report.md."""
+    from teachgraph.cli import execute
     from teachgraph.graph import make_context
-    from teachgraph.cli import _prepare_run_dir, execute
+    from teachgraph.run import Run
 
-    ctx = make_context(_config(run_dir=str(tmp_path / "run"), cycles=1, budget=300))
-    stored = _prepare_run_dir(ctx, resuming=False)
-    values = execute(ctx, stored["run_id"], quiet=True)
+    with Run.create(make_context(_config(run_dir=str(tmp_path / "run"), cycles=1, budget=300))) as run:
+        values = execute(run, quiet=True)
     assert "test_accuracy" in values["result"]
     report = tmp_path / "run" / "report" / "report.md"
     assert report.exists() and "Best cycle:" in report.read_text()
