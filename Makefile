@@ -9,7 +9,7 @@ STAMP := $(VENV)/.teachgraph-installed
 QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
 ARGS ?=
 
-.PHONY: setup run test test-fast bench clean
+.PHONY: setup run test bench clean
 
 setup: $(STAMP)
 

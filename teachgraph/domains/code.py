@@ -2,7 +2,7 @@
 
 Data: `livecodebench/code_generation_lite` by release version (release_v1 is `test.jsonl` of the
 hub repository, release_v2 adds `test2.jsonl`, and so on), a local folder with the same files, or
-`local`: the small sample shipped in `domains/data/code` (same layout). As in DataEnvGym, the
+`local`: the small sample shipped in `teachgraph/domains/data/code` (same layout). As in DataEnvGym, the
 validation set is a later release minus an earlier one (`val_release` minus `test_release`) and
 the test set is `test_release`, so the two never overlap. Public and private test cases are
 decoded (LiveCodeBench stores private ones as base64(zlib(pickle(json)))); both stdin/stdout

@@ -4,7 +4,7 @@ Data: a Hugging Face dataset id (the original `lighteval/MATH` is gone; its main
 `DigitalLearningGmbH/MATH-lighteval` (one config, splits train/test) and `EleutherAI/hendrycks_math`
 (one config per subject) both work), a local folder with `train.jsonl|parquet` and
 `test.jsonl|parquet` in MATH's row format (problem, level, type, solution), or `local`: the small
-sample shipped in `domains/data/math`.
+sample shipped in `teachgraph/domains/data/math`.
 
 Splits: validation is a balanced, seeded subset of the train split (`val_per_cell` problems per
 subject x level), so it never overlaps test; test is the test split (optionally a balanced subset

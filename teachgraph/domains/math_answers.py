@@ -799,7 +799,7 @@ class _Worker:
     """One sympy worker subprocess speaking JSON lines: ``[id, a, b, timeout]`` -> ``[id, verdict]``."""
 
     def __init__(self) -> None:
-        # -P: the script's folder (domains/, which holds math.py) must not shadow the stdlib `math`.
+        # -P: the script's folder (teachgraph/domains/, which holds math.py) must not shadow the stdlib `math`.
         self.proc = subprocess.Popen([sys.executable, "-P", os.path.abspath(__file__), _WORKER_FLAG],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
         self.buffer = b""

@@ -11,9 +11,6 @@ from typing import Any
 
 from teachgraph.environments import skill_forest
 
-MASTERED = 0.95  # a subskill at or above this accuracy gets the smallest allocation
-
-
 def _error(sub: dict[str, Any], tree: dict[str, Any]) -> float:
     accuracy = sub.get("accuracy")
     if accuracy is None:  # no validation examples for this subskill: fall back on the skill's accuracy

@@ -14,9 +14,6 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-ROLES = ("skill_label", "skill_group", "skill_map", "organizer", "planner", "generator")
-
-
 def marker(role: str) -> str:
     return f"[teachgraph:{role}]"
 

@@ -101,8 +101,3 @@ def generated_batch_of(item: type[BaseModel] | None) -> type[BaseModel]:
         _BATCHES[item] = create_model(f"Generated{item.__name__}Batch", __base__=_Schema, examples=(list[item], ...))
     return _BATCHES[item]
 
-
-SCHEMAS: dict[str, type[BaseModel]] = {
-    "skill_label": SkillLabels, "skill_group": SkillCategories, "skill_map": CategoryAssignments,
-    "organizer": OrganizerAction, "planner": PlanResponse, "generator": GeneratedBatch,
-}

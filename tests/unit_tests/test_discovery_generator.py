@@ -1,4 +1,4 @@
-"""agents/discovery.py, agents/generator.py and agents/observations.py."""
+"""teachers/discovery.py, teachers/generator.py and environments/observations.py."""
 
 from __future__ import annotations
 

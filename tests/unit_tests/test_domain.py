@@ -1,4 +1,4 @@
-"""domains/synthetic.py: splits, verification, generation and skill inference."""
+"""teachgraph/domains/synthetic.py: splits, verification, generation and skill inference."""
 
 from __future__ import annotations
 

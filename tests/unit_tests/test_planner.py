@@ -1,4 +1,4 @@
-"""agents/planner.py: budget splitting and the offline planner of each environment."""
+"""environments/: budget splitting, each environment's observation and offline policy, and the offline planner."""
 
 from __future__ import annotations
 

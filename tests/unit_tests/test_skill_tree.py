@@ -1,4 +1,4 @@
-"""agents/skill_forest.py and agents/organizer.py: the skill forest, its actions and the organizer policies."""
+"""environments/skill_forest.py and teachers/organizer.py: the skill forest, its actions and the organizer policies."""
 
 from __future__ import annotations
 
@@ -352,6 +352,15 @@ def test_several_invalid_proposals_are_all_counted(monkeypatch):
     assert allocations(forest) == []
 
 
-def test_skill_tree_module_exports():
-    assert skill_forest.InvalidAction is InvalidAction
-    assert issubclass(InvalidAction, ValueError)
+@pytest.mark.parametrize("skill, action, problem", [
+    ("zzz", {"type": "explore", "subskills": ["x"], "allocation": 5}, "unknown skill 'zzz'"),
+    ("a", {"type": "exploit", "allocations": {"nope": 5}}, "unknown subskills \\['nope'\\]"),
+    ("a", {"type": "grow"}, "must be 'explore' or 'exploit'"),
+    ("a", {"type": "explore", "subskills": ["x"], "allocation": "lots"}, "must be a number"),
+])
+def test_an_invalid_action_is_a_value_error_naming_the_problem_and_changes_nothing(skill, action, problem):
+    forest = new_forest(["a"])
+    before = copy.deepcopy(forest)
+    with pytest.raises(ValueError, match=problem):
+        apply_action(forest, skill, action, cycle=0, subskill_cap=100, skill_cap=200, max_subskills=3)
+    assert forest == before
