@@ -183,10 +183,8 @@ def parse_answer(text: str) -> dict[str, Any]:
     raise RunError(f"a review answer is 'approve', 'stop' or 'drop:ID,ID,...', not {text!r}")
 
 
-def _review_answer(payload: dict[str, Any], answer: str | None, display) -> Any:
-    """A Command resuming the review pause: from --answer, or asked at the terminal; None if nobody can answer."""
-    from langgraph.types import Command
-
+def _review_answer(payload: dict[str, Any], answer: str | None, display) -> dict[str, Any] | None:
+    """The answer to the review pause: from --answer, or asked at the terminal; None if nobody can answer."""
     display.log(f"[bold]review of cycle {payload.get('cycle')}[/bold]: kept {payload.get('kept')} of "
                 f"{payload.get('generated')} generated; dropped {payload.get('dropped')}")
     if payload.get("error"):
@@ -197,7 +195,7 @@ def _review_answer(payload: dict[str, Any], answer: str | None, display) -> Any:
         if not sys.stdin or not sys.stdin.isatty():
             return None
         answer = input("approve [a], stop [s], or drop:ID,ID,... > ")
-    return Command(resume=parse_answer(answer))
+    return parse_answer(answer)
 
 
 def execute(run, quiet: bool = False, answer: str | None = None) -> dict[str, Any]:
