@@ -551,6 +551,9 @@ def _numbers_equal(x: tuple[Fraction, Fraction | None], y: tuple[Fraction, Fract
     return False
 
 
+_BASE_NUMBER = re.compile(r"\d[0-9A-Za-z]*_\{?\d+\}?")
+
+
 def _is_word(s: str) -> bool:
     """A text answer ("monday"): three letters or more (fewer may be variables: ``x``, ``i``, ``ab``)."""
     return s.isascii() and s.isalpha() and len(s) >= 3
@@ -564,6 +567,8 @@ def _quick_leaf(a: str, b: str) -> bool:
         return _numbers_equal(x, y)
     if _is_word(a) or _is_word(b) or (a.isascii() and a.isalpha() and b.isascii() and b.isalpha()):
         return False  # text answers ("monday", "b" for a choice) compare as strings
+    if _BASE_NUMBER.fullmatch(a) or _BASE_NUMBER.fullmatch(b):
+        return False  # a numeral in a base (400_5) is its digits: math-verify would drop the subscript
     raise _Undecided
 
 
@@ -852,12 +857,20 @@ def _constants_equal(x: Any, y: Any) -> bool:
     if x.is_Rational and y.is_Rational:
         return False  # sympy's rationals are canonical: unequal objects are unequal numbers
     try:
-        if _numerically_close(x, y, EXACT_DIGITS):
+        cx, cy = complex(sp.N(x, 15)), complex(sp.N(y, 15))  # cheap first: most unequal pairs end here
+        scale = max(abs(cx), abs(cy))
+        if abs(cx - cy) > 1e-9 * scale:
+            return False
+        if scale > 1e-20 and _numerically_close(x, y, EXACT_DIGITS):
             return True
-        if max(abs(complex(sp.N(x, 20))), abs(complex(sp.N(y, 20)))) > 1e-20:
+        if scale > 1e-20:
             return False
     except (TypeError, ValueError, OverflowError):
-        pass
+        try:
+            if _numerically_close(x, y, EXACT_DIGITS):
+                return True
+        except (TypeError, ValueError, OverflowError):
+            pass
     return sp.simplify(x - y) == 0
 
 
@@ -1130,7 +1143,7 @@ def _worker_main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the protocol
     _sympy_leaf("2\\sqrt{3}", "\\sqrt{12}")  # imports sympy and warms its caches
-    _sympy_leaf("x\\le3", "3\\gex")  # and math-verify
+    _sympy_leaf("x\\le3", "3\\ge x")  # and math-verify
     replies.write("ready\n")
     replies.flush()
     for line in sys.stdin:

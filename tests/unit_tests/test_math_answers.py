@@ -437,3 +437,15 @@ def test_a_pair_handed_to_math_verify_is_bounded_by_the_same_timeout(a, b):
     assert timeout_count() == before + 1  # timed out (not a quick "no"), killed, counted
     assert is_equiv("x > 2", "2 < x")  # a fresh worker, math-verify included
     assert math_answers._worker.proc.pid != old_pid
+
+
+def test_every_labelled_pair_of_the_agreement_benchmark_is_scored_as_labelled():
+    """benchmarks/math_scorer_agreement.py's pairs: ~500 built from the shipped MATH sample's gold answers
+    (equivalent and perturbed forms), issue 12's cases and the notation math-verify reads for us."""
+    from benchmarks.math_scorer_agreement import COVERAGE_PAIRS, ISSUE_PAIRS, sample_pairs
+
+    pairs = sample_pairs() + ISSUE_PAIRS + COVERAGE_PAIRS
+    assert len(pairs) > 500 and {label for *_, label, _ in pairs} == {True, False}
+    known_misses = {"coverage:calculus"}  # \frac{d}{dx}, \int, \sum: read as products and words (left alone)
+    wrong = [pair for pair in pairs if pair[3] not in known_misses and is_equiv(pair[0], pair[1]) != pair[2]]
+    assert wrong == []
