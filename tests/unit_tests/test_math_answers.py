@@ -449,3 +449,16 @@ def test_every_labelled_pair_of_the_agreement_benchmark_is_scored_as_labelled():
     known_misses = {"coverage:calculus"}  # \frac{d}{dx}, \int, \sum: read as products and words (left alone)
     wrong = [pair for pair in pairs if pair[3] not in known_misses and is_equiv(pair[0], pair[1]) != pair[2]]
     assert wrong == []
+
+
+@pytest.mark.parametrize("output, gold, expected", [
+    (r"The answer is $\boxed{1000000.5}$.", "1000000", False),
+    (r"The answer is $\boxed{\frac{2000001}{2}}$.", "1000000", False),
+    (r"The answer is $\boxed{\frac{1}{0}}$.", r"\frac{2}{0}", False),
+    (r"The answer is $\boxed{0.\overline{6}}$.", r"\frac23", True),
+    (r"The answer is $\boxed{1e3}$.", "1000", True),
+    (r"The answer is $\boxed{x}$.", r"\sqrt{x^2}", True),
+    ("0.3333333", r"\frac13", True),
+])
+def test_score_prediction_after_issue_12(output, gold, expected):
+    assert score_prediction(output, gold) is expected
