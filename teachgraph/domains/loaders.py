@@ -1,7 +1,8 @@
 """Reading real datasets: local JSONL/Parquet files, Hugging Face dataset ids, and the shipped samples.
 
-Malformed rows are skipped and counted (`LoadReport`), with the first few problems kept for the
-message. A dataset id that cannot be reached (this machine is offline) raises `DatasetUnavailable`
+Malformed rows (a line that is not UTF-8 or not a JSON object, a row its domain rejects) are skipped
+and counted (`LoadReport`), with the first few problems kept for the message, each with its file and
+line (or row). A dataset id that cannot be reached (this machine is offline) raises `DatasetUnavailable`
 saying to pass a local path instead.
 """
 
@@ -41,7 +42,8 @@ class LoadReport:
 
 
 def read_rows(path: str | Path, report: LoadReport) -> list[dict[str, Any]]:
-    """Rows of a JSONL (one object per line) or Parquet file; unreadable lines are skipped and counted."""
+    """Rows of a JSONL (one object per line) or Parquet file; unreadable lines (not UTF-8, not JSON, not
+    an object) are skipped and counted in `report`, with file and line."""
     path = Path(path)
     if not path.exists():
         raise DatasetUnavailable(f"dataset file not found: {path}")
@@ -53,8 +55,13 @@ def read_rows(path: str | Path, report: LoadReport) -> list[dict[str, Any]]:
                                      "or convert the file to JSONL") from None
         return pq.read_table(path).to_pylist()
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    with open(path, "rb") as handle:  # decoded line by line: one bad byte costs one row, not the file
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                report.skip(f"{path.name}:{number}", f"not UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1})")
+                continue
             if not line.strip():
                 continue
             try:

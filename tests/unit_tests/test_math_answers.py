@@ -302,3 +302,163 @@ def test_the_worker_does_not_outlive_the_interpreter():
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     assert _process_gone(int(done.stdout.strip()))
+
+
+# -- issue 12: numbers compare exactly; only a long decimal literal approximates -----------------
+
+NEAR_BUT_UNEQUAL = [
+    # an integer and a decimal half a unit away, at any size (the old 1e-6 relative tolerance took these)
+    ("1000000.5", "1000000"), ("123456789.5", "123456789"), ("-2000000.5", "-2000000"),
+    ("1267650600228229401496703205376.5", "2^{100}"), ("(1000000.5, 2)", "(1000000, 2)"), ("1000000.5, 3", "3, 1000000"),
+    # exact values near an integer: fractions, roots, powers
+    (r"\frac{2000001}{2}", "1000000"), (r"\frac{3000001}{3}", "1000000"), (r"1+\frac{1}{10^{9}}", "1"),
+    (r"\sqrt{1000000000001}", "1000000"), (r"\sqrt{4000000000001}", "2000000"), (r"\sqrt[1000000]{2}", "1"),
+    (r"2^{\frac{1}{10000000}}", "1"), (r"10^{12}+\frac12", r"10^{12}"), (r"\pi+10^{-9}", r"\pi"),
+    # decimals too short to stand for an exact value, and long ones that are not its rounding
+    ("3.14", r"\pi"), ("0.33333", r"\frac13"), ("1.414", r"\sqrt{2}"), ("0.6666665", r"\frac23"),
+    ("0.3333343", r"\frac13"), ("1.414215", r"\sqrt{2}"),
+]
+
+
+@pytest.mark.parametrize("a, b", NEAR_BUT_UNEQUAL)
+def test_near_but_unequal_numbers_are_not_equivalent(a, b):
+    assert not is_equiv(a, b)
+    assert not is_equiv(b, a)
+
+
+@pytest.mark.parametrize("a, b", [
+    (r"\frac{1}{0}", r"\frac{2}{0}"), (r"\frac{1}{0}", "5"), (r"\frac{x}{0}", r"\frac{y}{0}"), (r"\frac{0}{0}", r"\frac{1}{0}"),
+    (r"\frac{1}{0}", r"\infty"), ("1/0", "2/0"), (r"(\frac{1}{0}, 1)", r"(\frac{3}{0}, 1)"), (r"\frac{3}{1-1}", r"\frac{4}{0}"),
+])
+def test_undefined_values_match_nothing(a, b):
+    assert not is_equiv(a, b)
+    assert not is_equiv(b, a)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("0.3333333", r"\frac13"), ("0.6666667", r"\frac23"), ("0.6666666", r"\frac23"), ("-0.1428571", r"-\frac17"),
+    ("1.414214", r"\sqrt{2}"), ("3.14159", r"\pi"), ("333333.3333", r"\frac{1000000}{3}"), ("0.3333333", r"\frac{\pi}{3\pi}"),
+    ("(0.3333333, 1)", r"(\frac13, 1)"), ("2.718282", "e"),
+])
+def test_a_decimal_of_six_significant_digits_approximates_the_exact_value_it_rounds_to(a, b):
+    assert is_equiv(a, b)
+    assert is_equiv(b, a)
+
+
+# -- issue 12: forms the scorer missed -----------------------------------------------------------
+
+@pytest.mark.parametrize("a, b", [
+    # single letters are variables (and i the imaginary unit), not text answers
+    (r"\sqrt{x^2}", "x"), (r"\sqrt{a^2}", "a"), (r"\frac{2x}{2}", "x"), ("x+x", "2x"), (r"\sqrt{-1}", "i"), ("i^3", "-i"),
+    (r"\sqrt{-4}", "2i"), ("e", r"\exp(1)"), (r"(\sqrt{x^2}, 1)", "(x, 1)"),
+    # repeating decimals
+    (r"0.\overline{3}", r"\frac13"), (r"0.\overline3", r"\frac{1}{3}"), (r"0.1\overline{6}", r"\frac16"),
+    (r"1.\overline{27}", r"\frac{14}{11}"), (r"0.\overline{9}", "1"), (r"-0.\overline{6}", r"-\frac23"),
+    (r"0.\overline{142857}", r"\frac17"),
+    # scientific notation
+    ("1e3", "1000"), ("1E6", "1000000"), ("2.5e-3", r"\frac{1}{400}"), ("1e3", "10^3"), ("-3e2", "-300"),
+    ("(1e3, 2)", "(1000, 2)"), (r"1.5e2", r"\frac{300}{2}"),
+    # a command followed by a space and a letter
+    (r"\pi r^2", r"r^2\pi"), (r"a \cdot b", "ab"), (r"\lvert -3 \rvert", "3"), (r"\sqrt[3]{-8}", "-2"),
+    (r"\tan^{-1} 1", r"\frac{\pi}{4}"),
+])
+def test_equivalent_forms_the_scorer_missed(a, b):
+    assert is_equiv(a, b)
+    assert is_equiv(b, a)
+
+
+@pytest.mark.parametrize("a, b", [
+    (r"\sqrt{x^2}", "y"), (r"\sqrt{-1}", "1"), (r"\sqrt{-1}", "-i"), ("x", "2x"), ("b", "c"), ("x", "5"),
+    (r"0.\overline{3}", r"\frac{3}{10}"), (r"0.\overline{3}", "0.3"), (r"0.\overline{3}", "0.333"), (r"0.1\overline{6}", r"\frac{1}{7}"),
+    ("1e3", "1001"), ("1e3", "3e1"), ("2.5e-3", "0.025"), (r"\pi r^2", r"\pi r^3"), (r"\sqrt[3]{-8}", "2"),
+])
+def test_not_equivalent_near_the_forms_the_scorer_missed(a, b):
+    assert not is_equiv(a, b)
+    assert not is_equiv(b, a)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (r"0.\overline{3}", r"\frac{1}{3}"), (r"1.\overline{27}", r"\frac{14}{11}"), (r"0.\overline{9}", "1"),
+    ("1e3", "1000"), ("2.5e-3", "0.0025"), ("(1e3, 2)", "(1000,2)"), (r"\pi r^2", r"\pi r^2"), ("3e", "3e"),
+])
+def test_normalize_repeating_decimals_scientific_notation_and_command_spaces(raw, expected):
+    assert normalize_answer(raw) == expected
+
+
+# -- issue 12: what math-verify adds (answers our LaTeX converter cannot read) ----------------------
+
+@pytest.mark.parametrize("a, b", [
+    (r"x \le 3", r"3 \ge x"), ("x > 2", "2 < x"), (r"x^2 \geq 0", r"0 \le x^2"), (r"\operatorname{lcm}(4,6)", "12"),
+    (r"\gcd(12,18)", "6"), (r"\max(2,3)", "3"),
+    # an inequality or a named set against the interval it describes, either way round
+    (r"2 \le x \le 5", "[2,5]"), ("x > 2", r"(2,\infty)"), (r"x \in [2, 5]", r"2 \le x \le 5"),
+    (r"\mathbb{R}", r"(-\infty,\infty)"), ("-2 < x < 3", "(-2,3)"),
+])
+def test_math_verify_decides_what_our_converter_cannot_read(a, b):
+    assert is_equiv(a, b)
+    assert is_equiv(b, a)
+
+
+@pytest.mark.parametrize("a, b", [
+    (r"x \le 3", "x < 3"), (r"x \le 3", r"x \ge 3"), (r"\operatorname{lcm}(4,6)", "24"), (r"\gcd(12,18)", "3"),
+    (r"x \ge 2", r"(2,\infty)"), (r"2 \le x \le 5", "[2,6]"), (r"\mathbb{R}", r"(0,\infty)"),
+    ("monday", "dynamo"), (r"\text{no solution}", r"\text{solution no}"),  # words never reach it
+])
+def test_math_verify_rejects_what_differs(a, b):
+    assert not is_equiv(a, b)
+    assert not is_equiv(b, a)
+
+
+@pytest.mark.parametrize("solution, stated", [
+    (r"So the answer is $\boxed{1000000.5}$.", "1000000"),
+    (r"Hence $\boxed{\frac{2000001}{2}}$.", "1000000"),
+    (r"Thus $\boxed{\sqrt{1000000000001}}$.", "1000000"),
+    (r"Thus $\boxed{\sqrt[1000000]{2}}$.", "1"),
+    (r"It is $\boxed{\frac{1}{0}}$.", r"\frac{2}{0}"),
+    (r"It is $\boxed{123456789.5}$.", "123456789"),
+])
+def test_solution_consistency_rejects_an_answer_that_is_only_close(solution, stated):
+    assert solution_consistent(solution, stated) == "answer_mismatch"
+
+
+@pytest.mark.parametrize("solution, stated", [
+    (r"So $\boxed{0.\overline{3}}$.", r"\frac13"), (r"So $\boxed{1e3}$.", "1000"), (r"So $\boxed{\sqrt{x^2}}$.", "x"),
+    (r"So $\boxed{\sqrt{-1}}$.", "i"),
+])
+def test_solution_consistency_accepts_the_forms_the_scorer_missed(solution, stated):
+    assert solution_consistent(solution, stated) is None
+
+
+@pytest.mark.parametrize("a, b", [(PATHOLOGICAL + " > 1", "x > 1"), (r"\gcd(" + PATHOLOGICAL + ", 2)", "1")])
+def test_a_pair_handed_to_math_verify_is_bounded_by_the_same_timeout(a, b):
+    _warm_worker()
+    before, old_pid = timeout_count(), math_answers._worker.proc.pid
+    assert is_equiv(a, b, timeout_s=0.5) is False
+    assert timeout_count() == before + 1  # timed out (not a quick "no"), killed, counted
+    assert is_equiv("x > 2", "2 < x")  # a fresh worker, math-verify included
+    assert math_answers._worker.proc.pid != old_pid
+
+
+def test_every_labelled_pair_of_the_agreement_benchmark_is_scored_as_labelled():
+    """benchmarks/math_scorer_agreement.py's pairs: ~500 built from the shipped MATH sample's gold answers
+    (equivalent and perturbed forms), issue 12's cases and the notation math-verify reads for us."""
+    from benchmarks.math_scorer_agreement import COVERAGE_PAIRS, ISSUE_PAIRS, sample_pairs
+
+    pairs = sample_pairs() + ISSUE_PAIRS + COVERAGE_PAIRS
+    assert len(pairs) > 500 and {label for *_, label, _ in pairs} == {True, False}
+    known_misses = {"coverage:calculus"}  # \frac{d}{dx}, \int, \sum: read as products and words (left alone)
+    wrong = [pair for pair in pairs if pair[3] not in known_misses and is_equiv(pair[0], pair[1]) != pair[2]]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("output, gold, expected", [
+    (r"The answer is $\boxed{1000000.5}$.", "1000000", False),
+    (r"The answer is $\boxed{\frac{2000001}{2}}$.", "1000000", False),
+    (r"The answer is $\boxed{\frac{1}{0}}$.", r"\frac{2}{0}", False),
+    (r"The answer is $\boxed{0.\overline{6}}$.", r"\frac23", True),
+    (r"The answer is $\boxed{1e3}$.", "1000", True),
+    (r"The answer is $\boxed{x}$.", r"\sqrt{x^2}", True),
+    ("0.3333333", r"\frac13", True),
+])
+def test_score_prediction_after_issue_12(output, gold, expected):
+    assert score_prediction(output, gold) is expected

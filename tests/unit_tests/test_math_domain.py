@@ -116,3 +116,33 @@ def test_domain_options_are_checked_before_any_work():
     with pytest.raises(ConfigError, match="domain_options.val_per_subject"):
         make_context(domain="math", domain_options={"val_per_subject": 2})
     assert get_domain("math", seed=0, val_per_cell=1).name == "math"
+
+
+def test_a_non_utf8_row_is_skipped_and_reported_like_any_malformed_row(tmp_path):
+    train = (DATA_DIR / "math" / "train.jsonl").read_bytes().splitlines(keepends=True)
+    latin1 = json.dumps({"problem": "What is 1+1?", "level": "Level 1", "type": "Algebra",
+                         "solution": "It is $\\boxed{2}$, caf\u00e9."}).encode("latin-1") + b"\n"
+    (tmp_path / "train.jsonl").write_bytes(b"".join(train[:20]) + latin1.replace(b"\\u00e9", b"\xe9") + b"".join(train[20:40]))
+    (tmp_path / "test.jsonl").write_bytes(b"".join(train[40:50]))
+    d = MathDomain(dataset=str(tmp_path))
+    assert d.report.skipped == 1 and d.report.kept == 50
+    assert "train.jsonl:21: not UTF-8 (byte 0xe9" in d.report.summary()
+
+
+@pytest.mark.parametrize("solution, stated", [
+    (r"Half a million and a half: $\boxed{1000000.5}$.", "1000000"),
+    (r"So it is $\boxed{\frac{2000001}{2}}$.", "1000000"),
+    (r"So it is $\boxed{\sqrt{1000000000001}}$.", "1000000"),
+    (r"So it is $\boxed{\sqrt[1000000]{2}}$.", "1"),
+    (r"So it is $\boxed{\frac{1}{0}}$.", r"\frac{2}{0}"),
+])
+def test_the_verifier_rejects_a_generated_example_whose_answers_are_only_close(domain, solution, stated):
+    assert domain.verify({"prompt": "p", "answer": solution, "final_answer": stated}) == "answer_mismatch"
+
+
+@pytest.mark.parametrize("solution, stated", [
+    (r"So it is $\boxed{0.\overline{3}}$.", r"\frac13"), (r"So it is $\boxed{1e3}$.", "1000"),
+    (r"So it is $\boxed{\sqrt{x^2}}$.", "x"), (r"So it is $\boxed{\sqrt{-1}}$.", "i"),
+])
+def test_the_verifier_accepts_equivalent_forms_the_scorer_missed(domain, solution, stated):
+    assert domain.verify({"prompt": "p", "answer": solution, "final_answer": stated}) is None
