@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 
 
 class TeachContext(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # -- the run ----------------------------------------------------------------------------
     environment: str = Field(DEFAULT_ENVIRONMENT, description="Teacher environment: what state the teacher sees "
@@ -128,6 +128,12 @@ class TeachContext(BaseModel):
                 if not getattr(self, field):
                     raise ValueError(f"{field}: required when teacher is 'llm' (e.g. --teacher-url "
                                      "http://127.0.0.1:30000/v1 --teacher-model NAME)")
+        if self.teacher_url is not None:
+            from urllib.parse import urlparse
+
+            url = urlparse(self.teacher_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError(f"teacher_url: {self.teacher_url!r} is not an http(s) URL (e.g. http://127.0.0.1:30000/v1)")
         if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
             raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
         _check_domain_options(self.domain, self.domain_options)
@@ -195,7 +201,16 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is a directory, not a YAML or JSON file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.object[error.start]:#04x} on line "
+                          f"{line})") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror or error}") from None
     try:
         if path.suffix in {".yaml", ".yml"}:
             import yaml

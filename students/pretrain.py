@@ -18,7 +18,39 @@ from teachgraph.students.tiny import TinyConfig, build_tiny_student
 from teachgraph.io import write_dir_atomic, write_jsonl_atomic
 from teachgraph.teachers.replay import REPLAY_FILE  # written here, read by the replay policy
 
-BASE_VERSION = 1
+BASE_VERSION = 2
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def build_fingerprint(domain: Domain) -> dict[str, str]:
+    """What else decides the base student's weights besides its settings: the source of the code that
+    builds it (the domain's generator, the tiny model, the training loop), the library versions and the
+    CPU (fp32 kernels differ in rounding between CPU families). Part of the cache key, so that a cached
+    base student built by other code, other libraries or another CPU is never reused."""
+    import inspect
+    import sys
+
+    import torch
+    import transformers
+
+    from teachgraph.domains import base as domain_base
+    from teachgraph.students import base as student_base, hf, tiny
+
+    modules = [sys.modules[__name__], hf, tiny, student_base, domain_base, sys.modules[type(domain).__module__]]
+    sources = {m.__name__: stable_hash(Path(inspect.getsourcefile(m)).read_text(encoding="utf-8")) for m in modules}
+    return {"code": stable_hash(sources), "torch": torch.__version__, "transformers": transformers.__version__,
+            "cpu": _cpu_model()}
 
 
 def cache_root() -> Path:
@@ -29,7 +61,7 @@ def base_student_key(domain: Domain, tiny: TinyConfig, examples_per_skill: int, 
     return stable_hash({"v": BASE_VERSION, "domain": domain.name, "seed": getattr(domain, "seed", 0),
                         "skills": list(getattr(domain, "base_skills", ())),
                         "tiny": {k: v for k, v in asdict(tiny).items() if k != "text" or v},
-                        "n": examples_per_skill, "epochs": epochs})
+                        "n": examples_per_skill, "epochs": epochs, "build": build_fingerprint(domain)})
 
 
 def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), examples_per_skill: int = 10000,
@@ -49,7 +81,7 @@ def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), example
         data += domain.generate(skill, None, None, examples_per_skill, seed=10_000 + i)
     model, tokenizer = build_tiny_student(tiny, seed=0)
     student = HFStudent(model=model, tokenizer=tokenizer, max_new_tokens=domain.default_max_new_tokens,
-                        meta={"base_skills": skills, "base_key": key})
+                        meta={"base_skills": skills, "base_key": key, "build": build_fingerprint(domain)})
     stats = student.train(data, TrainSettings(epochs=epochs, learning_rate=3e-3, seed=0), progress=progress)
     step = max(1, len(data) // 3000)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,17 @@ def run_benchmarks(args: argparse.Namespace) -> int:
     return subprocess.call(command, cwd=str(script.parents[1]))
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(field: str, text: str) -> Any:
+    """A --set value, read as YAML (numbers, booleans, lists, mappings; anything else is a string)."""
     import yaml
 
-    return yaml.safe_load(text)
+    from teachgraph.graph.context import ConfigError
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problem = str(getattr(error, "problem", None) or error).splitlines()[0]
+        raise ConfigError(f"--set {field}: the value {text!r} cannot be read ({problem}); quote it to pass a string") from None
 
 
 def _context_from_args(args: argparse.Namespace):
@@ -106,7 +114,7 @@ def _context_from_args(args: argparse.Namespace):
         if "=" not in item:
             raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        values[key.strip()] = _parse_value(value)
+        values[key.strip()] = _parse_value(key.strip(), value)
     for field in ("environment", "domain", "cycles", "budget", "seed", "teacher_url", "teacher_model", "student"):
         if getattr(args, field, None) is not None:
             values[field] = getattr(args, field)
@@ -252,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.command is None:
                 args = _parser().parse_args(["run", *(argv or [])])
             ctx = _context_from_args(args)
+            args.run_dir = ctx.run_dir
             services = run_services(ctx)
             check_student(ctx)
             check_teacher(ctx)
@@ -296,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_benchmarks(args)
     except (ConfigError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.OperationalError) as error:  # a full disk, a read-only or vanished run directory
+        where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+        run_dir = getattr(args, "run_dir", None)
+        print(f"error: {getattr(error, 'strerror', None) or error}{where}; the run stopped at its last checkpoint"
+              + (f". Once fixed, continue with `teachgraph resume {run_dir}`" if run_dir else ""), file=sys.stderr)
         return 2
     except RuntimeError as error:  # a student or dataset that cannot be reached offline: one clear line
         from teachgraph.domains.loaders import DatasetUnavailable
