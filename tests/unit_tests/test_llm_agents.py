@@ -325,20 +325,20 @@ def test_a_server_that_drips_its_answer_is_cut_off_at_the_request_deadline(tmp_p
 def test_a_server_that_never_answers_costs_at_most_the_call_budget(tmp_path, server):
     """With retries, a call ends once its budget (min(1 + retries, 3) request timeouts) is spent: before,
     each of 1 + 4 requests waited a full timeout (plus 3.75 s of backoff)."""
-    from teachgraph.teachers.llm_client import call_budget_s
-
     server.control(outage="hang")
     client = _real_client(tmp_path, server, teacher_timeout_s=1.0, teacher_max_retries=4)
-    assert client.call_budget_s == call_budget_s(1.0, 4) == 3.0
     started = time.monotonic()
     with pytest.raises(TeacherCallFailed) as failed:
         client.ask("planner", _planner_messages(), PlanResponse)
     elapsed = time.monotonic() - started
-    assert failed.value.kind == "timeout"
     usage = client.usage()
     assert 2 <= usage["requests"] <= 3 and usage["retries"] == usage["requests"] - 1, usage  # not 1 + 4
     assert usage["errors"] == {"timeout": usage["requests"]} and usage["failed"] == {"timeout": 1}
     assert elapsed < 3.0 + 2.5, elapsed  # unbounded: 5 timeouts + 3.75 s backoff = 8.75 s
+    assert failed.value.kind == "timeout"
+    from teachgraph.teachers.llm_client import call_budget_s
+
+    assert client.call_budget_s == call_budget_s(1.0, 4) == 3.0
     # the defaults: 120 s a request, 3 of them at most: 360 s a call (was 5 x 120 s + backoff, and
     # unbounded for a server that trickles)
     assert TeacherClient(make_context(teacher="llm", teacher_url=server.url, teacher_model="m"), None).call_budget_s == 360
