@@ -142,7 +142,7 @@ def with_teacher_usage(state: dict[str, Any], cycle_stats: dict[str, Any], node:
     teacher[node] = add_usage(teacher.get(node), usage)
     # -- teacher health hook (issue 12): warn on failed calls; TeacherFailing past max_teacher_failure_rate --
     from teachgraph.teachers.llm_client import check_teacher_health
-    check_teacher_health(node, usage, teacher, run_dir=state.get("run_dir"), cycle=state.get("cycle"))
+    check_teacher_health(node, usage, teacher, run_dir=state.get("run_dir"))
     totals = dict(state.get("teacher_usage") or {})
     totals[node] = add_usage(totals.get(node), usage)
     return {"cycle_stats": dict(cycle_stats, teacher=teacher), "teacher_usage": totals}

@@ -196,8 +196,8 @@ def failing_message(scope: str, usage: dict[str, Any], max_failure_rate: float, 
                     run_dir: str | None) -> str:
     where = f" at {url}" if url else ""
     resume = f"`teachgraph resume {run_dir}`" if run_dir else "`teachgraph resume RUN_DIR`"
-    return (f"teacher failing: {failure_summary(usage) or 'calls failed'} in {scope}, more than "
-            f"max_teacher_failure_rate={max_failure_rate:g} allows; check the teacher server{where}. The run "
+    return (f"teacher failing in {scope}: {failure_summary(usage) or 'calls failed'}; more than "
+            f"max_teacher_failure_rate={max_failure_rate:g} allows. Check the teacher server{where}; the run "
             f"stopped at its last checkpoint: once the teacher answers again, continue it with {resume}.")
 
 
@@ -235,7 +235,7 @@ def check_teacher_health(node: str, usage: dict[str, Any], cycle_usage: dict[str
         cycle_total = add_usage(cycle_total, one)
     if not usage.get("failures"):  # earlier nodes' failures alone never stop this one (a resumed node that
         return warning                # succeeds must pass, whatever the cycle's checkpointed numbers say)
-    for scope, counted in ((f"node {node}", usage), (f"this cycle (up to {node})", cycle_total)):
+    for scope, counted in ((f"node {node}", usage), (f"the cycle so far (up to node {node})", cycle_total)):
         if is_failing(counted, max_failure_rate):
             raise TeacherFailing(failing_message(scope, counted, max_failure_rate, get("teacher_url"), run_dir))
     return warning
@@ -392,16 +392,23 @@ class TeacherClient:
             out["failed"] = dict(sorted(self.failed.items()))
         return out
 
-    def _call_failed(self, kind: str) -> None:
-        """Count a call without a usable answer; past the failure rate, stop the node (TeacherFailing)."""
+    def _check_health(self, role: str) -> None:
+        """Past the failure rate (at a call's start or failure), stop the node: TeacherFailing, now and for
+        every later call of this client."""
+        usage = self.usage()
+        with self._lock:
+            if self.tripped is None and is_failing(usage, self.max_failure_rate):
+                self.tripped = failing_message(f"the node making {role} calls", usage,
+                                               self.max_failure_rate, self.url, self.run_dir)
+        if self.tripped is not None:
+            raise TeacherFailing(self.tripped)
+
+    def _call_failed(self, role: str, kind: str) -> None:
+        """Count a call without a usable answer, then check the node's health."""
         with self._lock:
             self.counts["failures"] += 1
             self.failed[kind] += 1
-        usage = self.usage()
-        if self.tripped is None and is_failing(usage, self.max_failure_rate):
-            self.tripped = failing_message("this node", usage, self.max_failure_rate, self.url, self.run_dir)
-        if self.tripped is not None:
-            raise TeacherFailing(self.tripped)
+        self._check_health(role)
 
     # -- one call -----------------------------------------------------------------------------
     @property
@@ -478,6 +485,7 @@ class TeacherClient:
         if self.tripped is not None:  # the node stops: calls still queued fail at once
             raise TeacherFailing(self.tripped)
         self.count(calls=1)
+        self._check_health(role)  # e.g. 5 failed calls, then this 8th one: more than half failed
         deadline = time.monotonic() + self.call_budget_s
         key = cache_key(self.model, messages, schema, self.temperature, self.seed)
         if self.cache is not None:
@@ -491,7 +499,7 @@ class TeacherClient:
             try:
                 content, truncated = self._send(conversation, schema, deadline)
             except TeacherCallFailed as error:
-                self._call_failed(error.kind)
+                self._call_failed(role, error.kind)
                 raise
             try:
                 if truncated:
@@ -514,7 +522,7 @@ class TeacherClient:
                 break
             self.count(repairs=1)
             conversation = prompts.repair_messages(messages, content, problem)
-        self._call_failed(kind)
+        self._call_failed(role, kind)
         raise TeacherCallFailed(f"{role}: no valid answer after {MAX_REPAIRS} repairs ({problem[:300]})", kind)
 
     def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:

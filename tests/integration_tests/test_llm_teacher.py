@@ -201,7 +201,8 @@ def test_a_failing_teacher_stops_the_run_and_resume_finishes_once_it_is_back(tmp
         assert failed.returncode == 2, (failed.returncode, failed.stdout[-2000:], failed.stderr[-3000:])
         lines = [line for line in failed.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
-        assert lines[0].startswith("error: teacher failing: ") and "calls failed (timeout" in lines[0], lines
+        assert lines[0].startswith("error: teacher failing in the node making generator calls: "), lines
+        assert "calls failed (timeout" in lines[0] and "max_teacher_failure_rate=0.5" in lines[0], lines
         assert f"teachgraph resume {run_dir}" in lines[0] and server.url in lines[0]
         assert not (run_dir / "summary.json").exists()
         assert "generate" not in [e["node"] for e in read_events(run_dir)]

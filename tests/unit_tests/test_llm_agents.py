@@ -353,10 +353,12 @@ def test_too_many_failed_calls_stop_the_node_with_teacher_failing(tmp_path, serv
     for _ in range(MIN_CALLS_FOR_FAILURE_RATE - 1):  # too few calls to judge: the agents fall back
         with pytest.raises(TeacherCallFailed):
             client.ask("planner", _planner_messages(), PlanResponse)
-    with pytest.raises(TeacherFailing, match=r"8 of 8 calls failed \(http_5xx 8\).*max_teacher_failure_rate=0.5.*"
-                                             r"teachgraph resume"):
+    # the 8th call finds 7 of 8 failed: it stops the node, unsent
+    with pytest.raises(TeacherFailing, match=r"failing in the node making planner calls: 7 of 8 calls failed \(http_5xx 7\).*"
+                                             r"max_teacher_failure_rate=0.5.*teachgraph resume"):
         client.ask("planner", _planner_messages(), PlanResponse)
     requests = server.stats()["requests"]
+    assert requests == MIN_CALLS_FOR_FAILURE_RATE - 1
     with pytest.raises(TeacherFailing):  # from now on, at once: no request is sent
         client.ask("planner", _planner_messages(), PlanResponse)
     assert server.stats()["requests"] == requests
@@ -397,13 +399,13 @@ def test_check_teacher_health_warns_and_stops_past_the_failure_rate(monkeypatch)
     half = {"calls": 10, "failures": 5, "failed": {"http_5xx": 5}}
     check_teacher_health("generate", half, {"generate": half}, max_failure_rate=0.5)  # not more than half
     more = {"calls": 10, "failures": 6, "failed": {"timeout": 6}}
-    with pytest.raises(TeacherFailing, match=r"6 of 10 calls failed \(timeout 6\) in node generate.*runs/x"):
+    with pytest.raises(TeacherFailing, match=r"failing in node generate: 6 of 10 calls failed \(timeout 6\).*resume runs/x"):
         check_teacher_health("generate", more, {"generate": more}, run_dir="runs/x", max_failure_rate=0.5)
     check_teacher_health("generate", more, {"generate": more}, max_failure_rate=1.0)  # 1: never stops
     # the cycle so far: 2 failed calls of this node on top of 7 failed earlier
     node = {"calls": 2, "failures": 2, "failed": {"timeout": 2}}
     cycle = {"discover_skills": {"calls": 8, "failures": 7}, "plan": node}
-    with pytest.raises(TeacherFailing, match=r"9 of 10 calls failed .* in this cycle \(up to plan\)"):
+    with pytest.raises(TeacherFailing, match=r"in the cycle so far \(up to node plan\): 9 of 10 calls failed"):
         check_teacher_health("plan", node, cycle, max_failure_rate=0.5)
     # ... but earlier failures alone never stop a node whose own calls succeed (a resumed node passes)
     fine = {"calls": 2, "failures": 0}
