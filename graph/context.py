@@ -52,8 +52,17 @@ class TeachContext(BaseModel):
                                  "disk; a key can also come from $TEACHGRAPH_TEACHER_API_KEY.")
     teacher_temperature: float = Field(0.0, ge=0, le=2, description="LLM teacher: sampling temperature of every call.")
     teacher_seed: int = Field(0, description="LLM teacher: sampling seed of every call.")
-    teacher_timeout_s: float = Field(120.0, gt=0, le=3600, description="LLM teacher: timeout of one request.")
-    teacher_max_retries: int = Field(4, ge=0, le=20, description="LLM teacher: retries of a request on 429/5xx/timeouts.")
+    teacher_timeout_s: float = Field(120.0, gt=0, le=3600, description="LLM teacher: wall-clock limit of one request, "
+                                     "connect to last byte, however slowly the server trickles its answer. One call "
+                                     "(retries and repair prompts together) gets at most min(1 + teacher_max_retries, 3) "
+                                     "times this: 360 s worst case with the defaults.")
+    teacher_max_retries: int = Field(4, ge=0, le=20, description="LLM teacher: retries of a request on 429/5xx/timeouts/"
+                                     "refused connections, while the call's time budget (see teacher_timeout_s) lasts.")
+    max_teacher_failure_rate: float = Field(0.5, ge=0, le=1, description="LLM teacher: stop the run (exit 2; `teachgraph "
+                                            "resume RUN_DIR` continues it once the teacher answers again) when more than "
+                                            "this share of a node's teacher calls, or of the cycle's so far, failed (no "
+                                            "usable answer), counted from 8 calls on; 1 never stops (failures are still "
+                                            "printed as warnings).")
     teacher_concurrency: int = Field(16, ge=1, le=512, description="LLM teacher: requests in flight at once.")
     teacher_batch_size: int = Field(25, ge=1, le=500, description="LLM teacher: most examples one generator request asks for.")
     max_teacher_tokens: int | None = Field(None, ge=1, description="Stop the run at the next cycle boundary once the teacher "
@@ -157,7 +166,8 @@ class TeachContext(BaseModel):
         """The fields that define a run's results (where it is written, and where and how fast the
         teacher is served, do not)."""
         return self.model_dump(exclude={"run_dir", "threads", "device", "teacher_url", "teacher_api_key",
-                                        "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency"})
+                                        "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency",
+                                        "max_teacher_failure_rate"})
 
 
 def _check_domain_options(domain: str, options: dict[str, Any]) -> None:

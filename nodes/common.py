@@ -21,6 +21,12 @@ from teachgraph.services import services_of
 from teachgraph.teachers.usage import add_usage
 
 
+def check_teacher_health(*args: Any, **kwargs: Any) -> None:
+    from teachgraph.teachers.llm_client import check_teacher_health as check
+
+    check(*args, **kwargs)
+
+
 def emit(event: dict[str, Any]) -> None:
     """A progress event on LangGraph's custom stream (a no-op outside a streamed run)."""
     try:
@@ -94,5 +100,9 @@ class Step:
         and a line in the run's event log."""
         cycle_stats = with_stage_seconds(self.state.get("cycle_stats"), self.name, self.seconds(), **(stats or {}))
         usage = self.services.teacher.take_usage() if self.services._teacher is not None else {}
+        teacher_update = with_teacher_usage(self.state, cycle_stats, self.name, usage)
+        if usage:  # warn about failed teacher calls; past max_teacher_failure_rate, stop before the node counts as done
+            check_teacher_health(self.name, usage, teacher_update["cycle_stats"]["teacher"], run_dir=self.run_dir,
+                                 cycle=self.cycle, max_failure_rate=self.ctx.max_teacher_failure_rate)
         log_event(self.run_dir, self.name, self.cycle, **event)
-        return {**update, **with_teacher_usage(self.state, cycle_stats, self.name, usage)}
+        return {**update, **teacher_update}

@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         from teachgraph.domains.loaders import DatasetUnavailable
         from teachgraph.students.hf import StudentUnavailable
 
-        if not isinstance(error, (DatasetUnavailable, StudentUnavailable)):
+        from teachgraph.teachers.llm_client import TeacherFailing  # a failing teacher: resumable once it is back
+        if not isinstance(error, (DatasetUnavailable, StudentUnavailable, TeacherFailing)):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -18,9 +18,15 @@ Faults (each consumed by one chat request, in order; optionally only by requests
   the client's timeout), truncated (half the content, finish_reason "length"), disconnect (the connection
   is closed without an answer), wrong_answer (a generator batch whose first example has a wrong answer:
   math, a final answer that contradicts the solution; code, a reference solution that fails its tests).
+  drip (the headers at once, then the body one byte every `drip_s` seconds, its Content-Length padded to a
+  day's worth: per-read timeouts never fire), hang (the request is read and never answered; the handler
+  waits until the client goes away).
   "Connection refused" is the server stopped. With "every": N, only every N-th chat request may take a
   fault (so that each faulty answer is followed by a good one).
-POST /control {"faults": [...], "role": null, "every": 1, "slow_s": 3, "reject_json_schema": bool,
+  An outage is a fault that every chat request (of `outage_role`, if given) takes until it is switched
+  off with {"outage": null}: the teacher is down, then back.
+POST /control {"faults": [...], "role": null, "every": 1, "slow_s": 3, "drip_s": 1, "reject_json_schema": bool,
+               "outage": fault | null, "outage_role": role | null,
                "hold": {"role": "generator", "after": N} | null, "release": bool, "reset_stats": bool}
 Hold: requests of the role after the first N block until {"release": true}; then they get HTTP 503.
 """
@@ -44,7 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from teachgraph.domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
 
-FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer")
+FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer", "drip",
+          "hang")
+DRIP_LENGTH = 86_400  # bytes a dripped answer claims: a day at one byte a second
 _MARKER = re.compile(r"\[teachgraph:(\w+)\]")
 _INPUT = re.compile(r"<input>\s*(.*?)\s*</input>", re.S)
 
@@ -223,8 +231,12 @@ class State:
         self.fault_role: str | None = None
         self.every = 1
         self.slow_s = 3.0
+        self.drip_s = 1.0
+        self.outage: str | None = None
+        self.outage_role: str | None = None
         self.hold: dict[str, Any] | None = None
         self.released = threading.Event()
+        self.open_stalls = 0  # drip and hang handlers still holding a connection
         self.reset()
 
     def reset(self) -> None:
@@ -238,6 +250,9 @@ class State:
 
     def next_fault(self, role: str, number: int) -> str | None:
         with self.lock:
+            if self.outage and self.outage_role in (None, role):
+                self.faults_served[self.outage] += 1
+                return self.outage
             if number % max(1, self.every):
                 return None
             if self.faults and (self.fault_role is None or self.fault_role == role):
@@ -255,7 +270,8 @@ class State:
                     "faults_served": dict(self.faults_served), "faults_pending": list(self.faults),
                     "answered": sum(self.bodies.values()), "distinct_answered": len(self.bodies),
                     "repeated_answered": sum(1 for v in self.bodies.values() if v > 1),
-                    "held": self.hold is not None and not self.released.is_set()}
+                    "held": self.hold is not None and not self.released.is_set(), "outage": self.outage,
+                    "open_stalls": self.open_stalls}
 
 
 def _completion(model: str, content: str, prompt_tokens: int, finish_reason: str = "stop") -> dict[str, Any]:
@@ -322,7 +338,11 @@ class Handler(BaseHTTPRequestHandler):
                     return self._send(400, {"error": {"message": f"unknown faults {unknown}; known {FAULTS}"}})
                 state.faults = list(body["faults"])
                 state.fault_role = body.get("role")
-            for key in ("slow_s", "latency", "reject_json_schema", "every"):
+            if "outage" in body:
+                if body["outage"] is not None and body["outage"] not in FAULTS:
+                    return self._send(400, {"error": {"message": f"unknown outage {body['outage']!r}; known {FAULTS}"}})
+                state.outage, state.outage_role = body["outage"], body.get("outage_role")
+            for key in ("slow_s", "drip_s", "latency", "reject_json_schema", "every"):
                 if key in body:
                     setattr(state, key, body[key])
             if "hold" in body:
@@ -371,6 +391,8 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return None
+        if fault == "hang":
+            return self._stall(self._hang)
         if fault in ("http_500", "http_429"):
             return self._reply(int(fault[-3:]), {"error": {"message": f"injected {fault}"}}, None)
         if fault == "slow":
@@ -392,8 +414,59 @@ class Handler(BaseHTTPRequestHandler):
         elif fault == "truncated":
             content, finish = content[: len(content) // 2], "length"
         prompt_tokens = max(1, sum(len(m.get("content") or "") for m in messages) // 4)
+        if fault == "drip":
+            return self._stall(lambda: self._drip(_completion(state.model, content, prompt_tokens, finish)))
         self._reply(200, _completion(state.model, content, prompt_tokens, finish), body_hash if fault is None else None,
                     role)
+
+    def _stall(self, how) -> None:
+        state = self.state
+        with state.lock:
+            state.open_stalls += 1
+        try:
+            how()
+        finally:
+            self.close_connection = True
+            with state.lock:
+                state.open_stalls -= 1
+
+    def _hang(self) -> None:
+        """Never answer: wait until the client closes the connection (or a day passes)."""
+        import select
+        import socket
+
+        with self.state.lock:
+            self.state.by_status["hang"] += 1
+        deadline = time.monotonic() + DRIP_LENGTH
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.2)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return  # the client went away
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    def _drip(self, body: dict[str, Any]) -> None:
+        """Headers now, then the answer (padded in front with whitespace to a day's worth of bytes) one byte
+        every drip_s seconds, until the client goes away."""
+        data = json.dumps(body).encode("utf-8")
+        data = b" " * max(0, DRIP_LENGTH - len(data)) + data
+        with self.state.lock:
+            self.state.by_status["drip"] += 1
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.flush()
+            for i in range(len(data)):
+                time.sleep(self.state.drip_s)
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            return
 
     def _reply(self, status: int, body: dict[str, Any], answered_hash: str | None, role: str = "unknown") -> None:
         state = self.state

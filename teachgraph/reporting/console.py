@@ -60,6 +60,12 @@ class Display:
             self._bar(event["node"], event["step"], event["total"], info)
         elif kind == "stage" and not self.quiet:
             self.console.print(f"[dim]cycle {event.get('cycle')} · {event['node']}: {event.get('message', '')}[/dim]")
+        elif kind == "warning":  # shown even with --quiet (e.g. teacher calls that failed and fell back)
+            from rich.markup import escape
+
+            where = f"cycle {event['cycle']} · " if event.get("cycle") is not None else ""
+            self.console.print(f"[bold yellow]warning[/bold yellow]: {where}{escape(str(event.get('node', '')))}: "
+                               f"{escape(str(event.get('message', '')))}")
         elif kind == "cycle":
             self.console.print(cycle_line(event["record"]))
 

@@ -1,6 +1,7 @@
 """The LLM teacher end to end against the simulated OpenAI server (tests/fake_teacher_server.py):
 every environment, fault injection, kill-and-resume without repeated calls, an unreachable URL,
-a wrong answer caught by the verifier, the token budget, and `serve-teacher`."""
+a wrong answer caught by the verifier, the token budget, `serve-teacher`; and a teacher that fails:
+warned on the console, and past max_teacher_failure_rate a non-zero exit that `resume` continues."""
 
 from __future__ import annotations
 
@@ -163,6 +164,68 @@ def test_killed_and_resumed_run_repeats_no_teacher_call(tmp_path, base_student_r
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["teacher"]["by_node"]["generate"]["cache_hits"] >= 3
     assert [e["node"] for e in read_events(run_dir)].count("generate") == 2
+
+
+def test_failed_teacher_calls_are_warned_on_the_console_and_counted(tmp_path, base_student_ready):
+    """Every generator call fails (HTTP 500) and the run is told to go on anyway (rate 1): it finishes,
+    but the console says so during the run (even with --quiet), and summary.json counts the failures."""
+    with FakeTeacher() as server:
+        server.control(outage="http_500", outage_role="generator")
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(tiny(cycles=1, budget=300, teacher_max_retries=0, max_teacher_failure_rate=1.0)))
+        result = cli("run", "--config", config, "--run-dir", tmp_path / "run", "--quiet",
+                     "--teacher-url", server.url, "--teacher-model", server.model)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    generate = summary["teacher"]["by_node"]["generate"]
+    calls = generate["calls"]
+    assert calls >= 8 and generate["failures"] == calls and generate["failed"] == {"http_5xx": calls}, generate
+    assert f"generate: teacher: {calls} of {calls} calls failed (http_5xx {calls}); {calls} fallbacks to the " \
+           "offline agents" in result.stdout, result.stdout[-3000:]
+    assert "warning" in result.stdout
+
+
+def test_a_failing_teacher_stops_the_run_and_resume_finishes_once_it_is_back(tmp_path, base_student_ready):
+    """The generator never answers (the server accepts and hangs): the run stops with one error line and
+    exit 2 instead of finishing on fallbacks; with the teacher back, `teachgraph resume` re-runs generate
+    and finishes, nothing done twice."""
+    with FakeTeacher() as server:
+        server.control(outage="hang", outage_role="generator")
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps(tiny(teacher_timeout_s=1.0)))
+        run_dir = tmp_path / "run"
+        started = time.monotonic()
+        failed = cli("run", "--config", config, "--run-dir", run_dir, "--quiet",
+                     "--teacher-url", server.url, "--teacher-model", server.model)
+        seconds = time.monotonic() - started
+        assert failed.returncode == 2, (failed.returncode, failed.stdout[-2000:], failed.stderr[-3000:])
+        lines = [line for line in failed.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in failed.stderr, failed.stderr[-3000:]
+        assert lines[0].startswith("error: teacher failing in the node making generator calls: "), lines
+        assert "calls failed (timeout" in lines[0] and "max_teacher_failure_rate=0.5" in lines[0], lines
+        assert f"teachgraph resume {run_dir}" in lines[0] and server.url in lines[0]
+        assert not (run_dir / "summary.json").exists()
+        assert "generate" not in [e["node"] for e in read_events(run_dir)]
+        assert seconds < 150, seconds  # 3 s a call (1 s x 3), the generator's calls concurrent
+        before = server.stats()
+        assert before["answered_by_role"].get("generator", 0) == 0 and before["by_status"].get("hang", 0) >= 8
+
+        server.control(outage=None)  # the teacher is back
+        resumed = cli("resume", run_dir, "--quiet")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        after = server.stats()
+    assert "resuming" in resumed.stdout and "generate" in resumed.stdout
+    assert after["repeated_answered"] == 0, after
+    for role in ("skill_label", "skill_group", "skill_map"):  # cycle 0's finished discovery: not asked again
+        assert after["by_role"].get(role) == before["by_role"].get(role), role
+    events = [(e["node"], e["cycle"]) for e in read_events(run_dir)]
+    assert len(events) == len(set(events)), events  # every node once per cycle
+    assert [c for n, c in events if n == "generate"] == [1, 2] and [c for n, c in events if n == "evaluate"] == [0, 1, 2]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [c["cycle"] for c in summary["cycles"]] == [0, 1, 2] and all(c["kept"] > 0 for c in summary["cycles"][1:])
+    assert summary["teacher"]["totals"]["failures"] == 0  # the failed attempt left no state behind
+    ids = [ex["id"] for k in (1, 2) for ex in read_jsonl(run_dir / "cycles" / f"cycle_{k:03d}" / "accepted.jsonl")]
+    assert ids and len(ids) == len(set(ids))
 
 
 def test_unreachable_teacher_url_fails_before_any_work(tmp_path):

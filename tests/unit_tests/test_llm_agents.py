@@ -1,9 +1,12 @@
 """LLM teacher pieces without a server: schemas and JSON repair, plan normalisation, organizer actions
-and fallbacks, discovery fallbacks, generator top-ups/truncation, the client's cache and retries."""
+and fallbacks, discovery fallbacks, generator top-ups/truncation, the client's cache and retries; and,
+against the fake teacher server, requests bounded in time (a dripping and a silent server) and the
+failure rate that stops a node (issue 12)."""
 
 from __future__ import annotations
 
 import socket
+import time
 from collections import Counter
 from typing import Any
 
@@ -275,3 +278,152 @@ def test_generator_splits_requests_into_batches_and_survives_failed_calls():
     out = LLMGenerator(client, domain, batch_size=4).generate_many([{"skill": "min_digit", "count": 10}], cycle=1, seed=0)
     assert client.asked["generator"] == 3  # batches of 4, 4 and 2
     assert len(out) == 6 and client.counts["fallbacks"] == 1 and client.counts["short_batches"] == 1
+
+
+# -- issue 12: bounded requests, failing teachers ---------------------------------------------------------------
+# Names new in issue 12 are imported inside the tests, so that each of these tests fails on its own before it.
+def _planner_messages():
+    return prompts.messages("planner", get_domain("synthetic"), {"budget": 5, "skills": [{"skill": "a"}]}, budget=5)
+
+
+@pytest.fixture(scope="module")
+def fake_server():
+    from tests.fake_teacher_server import FakeTeacher
+
+    with FakeTeacher() as server:
+        yield server
+
+
+@pytest.fixture
+def server(fake_server):
+    fake_server.control(outage=None, faults=[], reset_stats=True, drip_s=1.0)
+    yield fake_server
+    fake_server.control(outage=None, faults=[])
+
+
+def _real_client(tmp_path, server, **kw):
+    ctx = make_context(teacher="llm", teacher_url=server.url, teacher_model=server.model, run_dir=str(tmp_path), **kw)
+    return TeacherClient(ctx, None)
+
+
+@pytest.mark.timeout(90)  # unbounded, the call would take a day (the dripped answer's Content-Length)
+def test_a_server_that_drips_its_answer_is_cut_off_at_the_request_deadline(tmp_path, server):
+    """Headers at once, then one byte a second: every read returns within httpx's read timeout, so only
+    a wall-clock deadline per request ends it. It fails as a timeout, and is counted."""
+    server.control(outage="drip", drip_s=1.0)
+    client = _real_client(tmp_path, server, teacher_timeout_s=2.5, teacher_max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(TeacherCallFailed) as failed:
+        client.ask("planner", _planner_messages(), PlanResponse)
+    elapsed = time.monotonic() - started
+    assert failed.value.kind == "timeout"
+    usage = client.usage()
+    assert usage["requests"] == 1 and usage["errors"] == {"timeout": 1}
+    assert usage["failures"] == 1 and usage["failed"] == {"timeout": 1}
+    assert elapsed < 2.5 + 10, elapsed  # the budget of the call (one request) plus slack, not 86 400 s
+    assert server.stats()["by_status"].get("drip") == 1
+    server.control(outage=None)  # the same client answers again
+    assert client.ask("planner", _planner_messages(), PlanResponse).requests[0].skill == "a"
+
+
+@pytest.mark.timeout(90)
+def test_a_server_that_never_answers_costs_at_most_the_call_budget(tmp_path, server):
+    """With retries, a call ends once its budget (min(1 + retries, 3) request timeouts) is spent: before,
+    each of 1 + 4 requests waited a full timeout (plus 3.75 s of backoff)."""
+    server.control(outage="hang")
+    client = _real_client(tmp_path, server, teacher_timeout_s=1.0, teacher_max_retries=4)
+    started = time.monotonic()
+    with pytest.raises(TeacherCallFailed) as failed:
+        client.ask("planner", _planner_messages(), PlanResponse)
+    elapsed = time.monotonic() - started
+    usage = client.usage()
+    assert 2 <= usage["requests"] <= 3 and usage["retries"] == usage["requests"] - 1, usage  # not 1 + 4
+    assert usage["errors"] == {"timeout": usage["requests"]} and usage["failed"] == {"timeout": 1}
+    assert elapsed < 3.0 + 2.5, elapsed  # unbounded: 5 timeouts + 3.75 s backoff = 8.75 s
+    assert failed.value.kind == "timeout"
+    from teachgraph.teachers.llm_client import call_budget_s
+
+    assert client.call_budget_s == call_budget_s(1.0, 4) == 3.0
+    # the defaults: 120 s a request, 3 of them at most: 360 s a call (was 5 x 120 s + backoff, and
+    # unbounded for a server that trickles)
+    assert TeacherClient(make_context(teacher="llm", teacher_url=server.url, teacher_model="m"), None).call_budget_s == 360
+
+
+@pytest.mark.timeout(90)
+def test_too_many_failed_calls_stop_the_node_with_teacher_failing(tmp_path, server):
+    from teachgraph.teachers.llm_client import MIN_CALLS_FOR_FAILURE_RATE, TeacherFailing
+
+    server.control(outage="http_500")
+    client = _real_client(tmp_path, server, teacher_max_retries=0)
+    for _ in range(MIN_CALLS_FOR_FAILURE_RATE - 1):  # too few calls to judge: the agents fall back
+        with pytest.raises(TeacherCallFailed):
+            client.ask("planner", _planner_messages(), PlanResponse)
+    # the 8th call finds 7 of 8 failed: it stops the node, unsent
+    with pytest.raises(TeacherFailing, match=r"failing in the node making planner calls: 7 of 8 calls failed \(http_5xx 7\).*"
+                                             r"max_teacher_failure_rate=0.5.*teachgraph resume"):
+        client.ask("planner", _planner_messages(), PlanResponse)
+    requests = server.stats()["requests"]
+    assert requests == MIN_CALLS_FOR_FAILURE_RATE - 1
+    with pytest.raises(TeacherFailing):  # from now on, at once: no request is sent
+        client.ask("planner", _planner_messages(), PlanResponse)
+    assert server.stats()["requests"] == requests
+    # concurrently: calls still queued when the node stops never start
+    client = _real_client(tmp_path, server, teacher_max_retries=0, teacher_concurrency=2)
+
+    def agent(_):  # like the agents: a failed call falls back, TeacherFailing goes through
+        try:
+            return client.ask("planner", _planner_messages(), PlanResponse)
+        except TeacherCallFailed:
+            return None
+
+    with pytest.raises(TeacherFailing):
+        client.map(agent, list(range(40)))
+    assert client.usage()["calls"] < 20
+    # max_teacher_failure_rate=1 never stops a node
+    client = _real_client(tmp_path, server, teacher_max_retries=0, max_teacher_failure_rate=1.0)
+    for _ in range(12):
+        with pytest.raises(TeacherCallFailed):
+            client.ask("planner", _planner_messages(), PlanResponse)
+    assert client.usage()["failures"] == 12
+
+
+def test_check_teacher_health_warns_and_stops_past_the_failure_rate(monkeypatch):
+    import teachgraph.paths
+    from teachgraph.teachers.llm_client import TeacherFailing, check_teacher_health
+
+    events = []
+    monkeypatch.setattr(teachgraph.paths, "emit", events.append)
+    ok = {"calls": 10, "failures": 0, "fallbacks": 0}
+    assert check_teacher_health("plan", ok, {"plan": ok}, max_failure_rate=0.5) is None and events == []
+    # one early timeout (or a few calls that all failed) warns, and goes on
+    early = {"calls": 3, "failures": 3, "fallbacks": 3, "failed": {"timeout": 3}}
+    assert check_teacher_health("generate", early, {"generate": early}, cycle=1, max_failure_rate=0.5) == \
+        "3 of 3 calls failed (timeout 3); 3 fallbacks to the offline agents"
+    assert events == [{"type": "warning", "node": "generate", "cycle": 1,
+                       "message": "teacher: 3 of 3 calls failed (timeout 3); 3 fallbacks to the offline agents"}]
+    half = {"calls": 10, "failures": 5, "failed": {"http_5xx": 5}}
+    check_teacher_health("generate", half, {"generate": half}, max_failure_rate=0.5)  # not more than half
+    more = {"calls": 10, "failures": 6, "failed": {"timeout": 6}}
+    with pytest.raises(TeacherFailing, match=r"failing in node generate: 6 of 10 calls failed \(timeout 6\).*resume runs/x"):
+        check_teacher_health("generate", more, {"generate": more}, run_dir="runs/x", max_failure_rate=0.5)
+    check_teacher_health("generate", more, {"generate": more}, max_failure_rate=1.0)  # 1: never stops
+    # the cycle so far: 2 failed calls of this node on top of 7 failed earlier
+    node = {"calls": 2, "failures": 2, "failed": {"timeout": 2}}
+    cycle = {"discover_skills": {"calls": 8, "failures": 7}, "plan": node}
+    with pytest.raises(TeacherFailing, match=r"in the cycle so far \(up to node plan\): 9 of 10 calls failed"):
+        check_teacher_health("plan", node, cycle, max_failure_rate=0.5)
+    # ... but earlier failures alone never stop a node whose own calls succeed (a resumed node passes)
+    fine = {"calls": 2, "failures": 0}
+    check_teacher_health("plan", fine, {"discover_skills": {"calls": 8, "failures": 7}, "plan": fine}, max_failure_rate=0.5)
+
+
+def test_teacher_warnings_are_printed_even_when_quiet():
+    from rich.console import Console
+
+    from teachgraph.reporting.console import Display
+
+    display = Display(quiet=True, console=Console(record=True, width=200))
+    display.event({"type": "warning", "node": "generate", "cycle": 1,
+                   "message": "teacher: 12 of 12 calls failed (timeout 12); 12 fallbacks [offline]"})
+    text = display.console.export_text()
+    assert "warning" in text and "generate: teacher: 12 of 12 calls failed (timeout 12); 12 fallbacks [offline]" in text
