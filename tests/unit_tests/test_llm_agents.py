@@ -388,11 +388,11 @@ def test_too_many_failed_calls_stop_the_node_with_teacher_failing(tmp_path, serv
 
 
 def test_check_teacher_health_warns_and_stops_past_the_failure_rate(monkeypatch):
-    import teachgraph.paths
+    import teachgraph.nodes.common
     from teachgraph.teachers.llm_client import TeacherFailing, check_teacher_health
 
     events = []
-    monkeypatch.setattr(teachgraph.paths, "emit", events.append)
+    monkeypatch.setattr(teachgraph.nodes.common, "emit", events.append)
     ok = {"calls": 10, "failures": 0, "fallbacks": 0}
     assert check_teacher_health("plan", ok, {"plan": ok}, max_failure_rate=0.5) is None and events == []
     # one early timeout (or a few calls that all failed) warns, and goes on
