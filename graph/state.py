@@ -7,6 +7,7 @@ from typing import Any, TypedDict
 
 class TeachState(TypedDict, total=False):
     run_dir: str                     # every artifact of the run lives under it
+    branch: str                      # "" for the main line; a fork's name (its artifacts go to run_dir/branches/NAME)
     cycle: int                       # training cycles finished; the student evaluated next has had this many
     student_path: str                # weights (or adapter) of the current student
     evaluation: dict[str, Any]       # latest validation result: accuracy, per-skill accuracy, file of per-example results
@@ -19,6 +20,8 @@ class TeachState(TypedDict, total=False):
     history: list[dict[str, Any]]    # one record per evaluated cycle (cycle 0 is the base student)
     budget_used: int                 # generated examples so far
     train_examples_total: int        # accepted examples so far
+    accepted_paths: list[str]        # accepted.jsonl of every trained cycle of this branch's history, in order
     teacher_usage: dict[str, Any]    # LLM teacher: calls, tokens, retries, repairs, fallbacks so far, by node
+    route: str                       # the node that runs next, decided by evaluate, discover_skills and review
     stop_reason: str | None          # why the loop ended: max_cycles, budget, target_accuracy, no_improvement, teacher_tokens
     result: dict[str, Any]           # best cycle, its test accuracy, and the summary file

@@ -8,8 +8,8 @@ from teachgraph.nodes.finalize import finalize
 from teachgraph.nodes.generate import generate
 from teachgraph.nodes.organize_skills import organize_skills
 from teachgraph.nodes.plan import plan
-from teachgraph.nodes.review import after_review, review
+from teachgraph.nodes.review import review
 from teachgraph.nodes.train import train
 
-__all__ = ["after_review", "deduplicate", "discover_skills", "evaluate", "finalize", "generate", "organize_skills",
+__all__ = ["deduplicate", "discover_skills", "evaluate", "finalize", "generate", "organize_skills",
            "plan", "review", "train"]

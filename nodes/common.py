@@ -78,7 +78,8 @@ class Step:
         self.services = services_of(runtime)
         self.ctx = self.services.ctx
         self.run_dir = state.get("run_dir") or self.ctx.run_dir
-        self.paths = RunPaths.of(self.run_dir)
+        self.branch = state.get("branch") or ""
+        self.paths = RunPaths.of(self.run_dir, self.branch)
         self._started = time.perf_counter()
         if self.services._teacher is not None:
             self.services.teacher.take_usage()  # what an earlier, interrupted step spent is not this one's
@@ -104,5 +105,5 @@ class Step:
         if usage:  # warn about failed teacher calls; past max_teacher_failure_rate, stop before the node counts as done
             check_teacher_health(self.name, usage, teacher_update["cycle_stats"]["teacher"], run_dir=self.run_dir,
                                  cycle=self.cycle, max_failure_rate=self.ctx.max_teacher_failure_rate)
-        log_event(self.run_dir, self.name, self.cycle, **event)
+        log_event(self.run_dir, self.name, self.cycle, **({"branch": self.branch} if self.branch else {}), **event)
         return {**update, **teacher_update}

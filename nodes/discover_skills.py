@@ -20,5 +20,6 @@ def discover_skills(state: TeachState, runtime: Runtime[TeachContext]) -> dict[s
                                                       derive_seed(ctx.seed, "discover", state["cycle"]))
     write_json_atomic(step.paths.skills, found)
     return step.done({"skills": {"method": found["method"], "cycle": state["cycle"], "skills": found["skills"],
-                                 "path": str(step.paths.skills)}},
+                                 "path": str(step.paths.skills)},
+                      "route": "organize_skills" if step.services.environment.organizes_skills else "plan"},
                      skills=len(found["skills"]))

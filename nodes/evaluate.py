@@ -43,6 +43,18 @@ def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: i
     return None
 
 
+def next_node(ctx: TeachContext, environment: Any, state: TeachState, stop: str | None) -> str:
+    """finalize when a stop condition holds; else discover skills (first cycle, or every N) where the
+    environment uses skills, then organize them where it keeps a skill tree, then plan."""
+    if stop:
+        return "finalize"
+    cycle = state.get("cycle", 0)
+    rediscover = ctx.rediscover_every and cycle > 0 and cycle % ctx.rediscover_every == 0
+    if environment.uses_skills and (not state.get("skills") or rediscover):
+        return "discover_skills"
+    return "organize_skills" if environment.organizes_skills else "plan"
+
+
 def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     cycle = state.get("cycle", 0)
     step = Step("evaluate", state, runtime, cycle)
@@ -88,5 +100,6 @@ def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
         "budget_used": state.get("budget_used", 0),
         "train_examples_total": state.get("train_examples_total", 0),
         "stop_reason": reason,
+        "route": next_node(ctx, step.services.environment, state, reason),
         "cycle_stats": {},
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -19,8 +20,11 @@ from teachgraph.teachers.usage import teacher_summary
 
 def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], test_accuracy: float,
                   test_per_skill: dict[str, float]) -> dict[str, Any]:
-    paths = RunPaths.of(state["run_dir"])
+    paths = RunPaths.of(state["run_dir"], state.get("branch"))
     history = state["history"]
+    accepted = state.get("accepted_paths")
+    if accepted is None:  # a run started before the state kept its lineage
+        accepted = [str(paths.accepted(r["cycle"])) for r in history if paths.accepted(r["cycle"]).exists()]
     cycles = [{k: v for k, v in r.items() if k not in {"student_path", "eval_path"}} for r in history]
     return {
         "config": ctx.public_dump(),
@@ -36,10 +40,12 @@ def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], te
         "budget_used": state.get("budget_used", 0),
         "train_examples_total": state.get("train_examples_total", 0),
         "teacher": teacher_summary(ctx, state.get("teacher_usage"), history),
+        "branch": state.get("branch") or "",
         "per_example": {
             "evaluations": [r["eval_path"] for r in history] + [str(paths.test_eval)],
-            "accepted": [str(paths.accepted(r["cycle"])) for r in history if paths.accepted(r["cycle"]).exists()],
-            "dropped": [str(paths.dropped(r["cycle"])) for r in history if paths.dropped(r["cycle"]).exists()],
+            "accepted": accepted,
+            "dropped": [str(Path(p).with_name("dropped.jsonl")) for p in accepted
+                        if Path(p).with_name("dropped.jsonl").exists()],
         },
     }
 

@@ -8,7 +8,7 @@ of the accepted examples, and applies the reviewer's answer (`Command(resume=...
     {"action": "stop"}                           end the run here (stop_reason "stopped_by_reviewer")
 
 ("approve" and "stop" may also be given as bare strings.) An answer that is not one of these, or an
-edit naming unknown ids, is asked again with the problem stated. With review off the node does nothing.
+edit naming unknown ids, is asked again with the problem stated. With review off the node only routes to train.
 
 Idempotent: a re-run after a crash gets the same answer back from the checkpoint and leaves the same
 files (examples the reviewer removed are recorded in dropped.jsonl with drop_reason "reviewer").
@@ -86,9 +86,9 @@ def _check(answer: Any, known_ids: set[str]) -> tuple[dict[str, Any] | None, str
 def review(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     ctx = context_of(runtime)
     if not getattr(ctx, "review", False):
-        return {}
+        return {"route": "train"}
     target = state["plan"]["cycle"]
-    paths = RunPaths.of(state["run_dir"])
+    paths = RunPaths.of(state["run_dir"], state.get("branch"))
     accepted_path = state.get("accepted_path") or str(paths.accepted(target))
     accepted = read_jsonl(accepted_path)
     dropped_path = paths.dropped(target)
@@ -111,11 +111,11 @@ def review(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     if action == "stop":
         log_event(state["run_dir"], "review", target, action="stop")
         emit({"type": "stage", "node": "review", "cycle": target, "message": "stopped by the reviewer"})
-        return {"stop_reason": "stopped_by_reviewer",
+        return {"stop_reason": "stopped_by_reviewer", "route": "finalize",
                 "cycle_stats": dict(stats, review={"action": "stop"})}
     if action == "approve":
         log_event(state["run_dir"], "review", target, action="approve")
-        return {"cycle_stats": dict(stats, review={"action": "approve", "dropped": 0})}
+        return {"route": "train", "cycle_stats": dict(stats, review={"action": "approve", "dropped": 0})}
 
     drop = set(decision["drop_ids"])
     kept = [ex for ex in accepted if str(ex.get("id")) not in drop]
@@ -130,11 +130,6 @@ def review(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     log_event(state["run_dir"], "review", target, action="edit", dropped=n_reviewer)
     emit({"type": "stage", "node": "review", "cycle": target,
           "message": f"reviewer dropped {n_reviewer}; {len(kept)} examples go to training"})
-    return {"accepted_path": accepted_path,
+    return {"accepted_path": accepted_path, "route": "train",
             "cycle_stats": dict(stats, kept=len(kept), dropped=dict(sorted(counts.items())),
                                 review={"action": "edit", "dropped": n_reviewer})}
-
-
-def after_review(state: TeachState) -> str:
-    """Route after review: finalize when the reviewer stopped the run, else train."""
-    return "finalize" if state.get("stop_reason") == "stopped_by_reviewer" else "train"

@@ -21,7 +21,10 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     target = state["plan"]["cycle"]
     step = Step("train", state, runtime, target)
     ctx, paths = step.ctx, step.paths
-    examples, start_from = training_set(ctx.train_mode, ctx.replay_fraction, paths, target,
+    earlier = state.get("accepted_paths")
+    if earlier is None:  # a run started before the state kept its lineage: this branch's earlier cycles
+        earlier = [str(paths.accepted(c)) for c in range(1, target) if paths.accepted(c).exists()]
+    examples, start_from = training_set(ctx.train_mode, ctx.replay_fraction, str(paths.accepted(target)), earlier,
                                         step.services.base_student(), derive_seed(ctx.seed, "replay", target))
     settings = TrainSettings(epochs=ctx.epochs, batch_size=ctx.batch_size, learning_rate=ctx.learning_rate,
                              seed=derive_seed(ctx.seed, "train", target))
@@ -39,5 +42,6 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     step.services.students.keep(str(final), student)
     new_examples = len(read_jsonl(paths.accepted(target)))
     return step.done({"cycle": target, "student_path": str(final),
+                      "accepted_paths": earlier + [str(paths.accepted(target))],
                       "train_examples_total": state.get("train_examples_total", 0) + new_examples},
                      stats={"train": {k: stats[k] for k in TRAIN_STATS}}, steps=stats["steps"])

@@ -1,4 +1,11 @@
-"""Where a run keeps its artifacts."""
+"""Where a run keeps its artifacts.
+
+The run's own files (configuration, checkpoints, event log, dedup store, teacher cache) sit at the root
+of the run directory. What the teaching loop writes (cycles, skills, skill tree, test results, summary)
+belongs to a branch of the run's checkpoint history: the main line writes at the root, a fork from an
+earlier checkpoint (`Run.fork`) under `branches/NAME/`, so a fork never overwrites what the branch it
+left wrote.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +19,16 @@ from teachgraph.io import read_jsonl
 @dataclass(frozen=True)
 class RunPaths:
     root: Path
+    branch: str = ""
 
     @classmethod
-    def of(cls, run_dir: str | Path) -> "RunPaths":
-        return cls(Path(run_dir))
+    def of(cls, run_dir: str | Path, branch: str | None = None) -> "RunPaths":
+        return cls(Path(run_dir), branch or "")
+
+    @property
+    def home(self) -> Path:
+        """Where this branch's artifacts go: the run directory for the main line."""
+        return self.root / "branches" / self.branch if self.branch else self.root
 
     @property
     def config(self) -> Path:
@@ -31,15 +44,15 @@ class RunPaths:
 
     @property
     def skills(self) -> Path:
-        return self.root / "skills.json"
+        return self.home / "skills.json"
 
     @property
     def skill_tree(self) -> Path:
-        return self.root / "skill_tree.json"
+        return self.home / "skill_tree.json"
 
     @property
     def summary(self) -> Path:
-        return self.root / "summary.json"
+        return self.home / "summary.json"
 
     @property
     def events(self) -> Path:
@@ -47,10 +60,10 @@ class RunPaths:
 
     @property
     def test_eval(self) -> Path:
-        return self.root / "eval_test.jsonl"
+        return self.home / "eval_test.jsonl"
 
     def cycle(self, k: int) -> Path:
-        return self.root / "cycles" / f"cycle_{k:03d}"
+        return self.home / "cycles" / f"cycle_{k:03d}"
 
     def eval_val(self, k: int) -> Path:
         return self.cycle(k) / "eval_val.jsonl"
@@ -71,7 +84,8 @@ class RunPaths:
         return self.cycle(k) / "student"
 
     def accepted_until(self, k: int) -> list[dict[str, Any]]:
-        """Every accepted training example of cycles 1..k, in cycle order."""
+        """Every accepted training example of this branch's cycles 1..k, in cycle order (runs whose state
+        predates `accepted_paths`)."""
         rows: list[dict[str, Any]] = []
         for c in range(1, k + 1):
             if self.accepted(c).exists():

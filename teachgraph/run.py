@@ -171,10 +171,15 @@ class Run:
     def stream(self, answer: Any = None, checkpoint: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Start, continue, or (with an answer) resume from the review gate; yields the nodes' progress
         events (dicts with "type": stage, progress or cycle) until the run ends or waits for review.
-        `checkpoint` (a config from `history()`) continues from that earlier checkpoint instead."""
+        `checkpoint` (a config from `history()`) continues from that earlier checkpoint instead, on a new
+        branch (`fork`): what the branch it leaves wrote stays as it was."""
         from langgraph.types import Command
 
-        config = checkpoint or self.config
+        config = self.config
+        if checkpoint is not None:
+            latest = self.snapshot().config["configurable"].get("checkpoint_id")
+            chosen = checkpoint["configurable"].get("checkpoint_id")
+            config = checkpoint if chosen in (None, latest) else self.fork(checkpoint)
         snapshot = self.snapshot(config)
         if snapshot.interrupts:
             if answer is None:
@@ -200,10 +205,16 @@ class Run:
             pass
         return self.values()
 
-    def fork(self, checkpoint_id: str) -> dict[str, Any]:
-        """The config of an earlier checkpoint of this run, to pass as `stream(checkpoint=...)`."""
-        return {"configurable": dict(self.config["configurable"], checkpoint_id=checkpoint_id),
-                "recursion_limit": RECURSION_LIMIT}
+    def fork(self, checkpoint: dict[str, Any] | str, name: str | None = None) -> dict[str, Any]:
+        """A new branch of the run from an earlier checkpoint (a config from `history()`, or its id): the
+        checkpoint's state with `branch` set, so that everything the branch writes goes to
+        RUN_DIR/branches/NAME. Returns the branch's config; `stream()` and `invoke()` then continue it
+        (it is the thread's latest checkpoint)."""
+        if isinstance(checkpoint, str):
+            checkpoint = {"configurable": dict(self.config["configurable"], checkpoint_id=checkpoint)}
+        name = name or f"fork-{os.urandom(3).hex()}"
+        forked = self.graph.update_state(checkpoint, {"branch": name})
+        return {"configurable": forked["configurable"], "recursion_limit": RECURSION_LIMIT}
 
     # -- the end -------------------------------------------------------------------------------
     def close(self) -> None:
