@@ -1553,8 +1553,8 @@ def _sweep_stale() -> None:
 
 @dataclass(frozen=True)
 class _Probe:
-    kinds: tuple[str, ...]  # box kinds that work here, strongest first
-    layers: frozenset[str]  # the child's layers that work
+    kinds: tuple[str, ...]  # box kinds to try here, strongest first (each probed when first needed)
+    layers: frozenset[str]  # the layers of a trivial run in the strongest kind that works
     broken: frozenset[str]  # layers switched off because a trivial program failed under them
 
 
@@ -1571,6 +1571,7 @@ print(open("probe.txt").read(), "ok")
 _probe_lock = threading.Lock()
 _probe_result: _Probe | None = None
 _KERNEL_LAYERS = frozenset({"landlock", "seccomp", "caps"})
+_kinds_tried: dict[str, SandboxResult | None] = {}  # kind -> its trivial run, None where it failed
 
 
 def _trial(kind: str, broken: set[str]) -> SandboxResult:
@@ -1581,33 +1582,43 @@ def _trial(kind: str, broken: set[str]) -> SandboxResult:
         box.close()
 
 
+def _try_kind(kind: str, broken: frozenset[str]) -> SandboxResult | None:
+    """A trivial run in a box of this kind (cached); None where the box does not start a working
+    interpreter. A timeout says nothing about the kind (a loaded machine), so it counts as working."""
+    if kind not in _kinds_tried:
+        trial = _trial(kind, set(broken))
+        works = (trial.status == "ok" and trial.stdout == "probe ok\n") or trial.status == "timeout"
+        _kinds_tried[kind] = trial if works else None
+    return _kinds_tried[kind]
+
+
 def _probe() -> _Probe:
-    """The box kinds that start an interpreter here, and the strongest child configuration under
-    which a small program (a thread, stdin, a file) works; a layer that breaks the interpreter on
-    this machine is switched off. A timeout says nothing about the layers (a loaded machine)."""
+    """The box kinds this machine may offer, and the strongest child configuration under which a
+    small program (a thread, stdin, a file) works in the strongest kind that works; a kernel layer
+    that breaks the interpreter here is switched off."""
     global _probe_result
     with _probe_lock:
         if _probe_result is None:
-            candidates = []
+            kinds = []
             if sys.platform.startswith("linux"):
                 if _bwrap_binary():
-                    candidates += ["bwrap", "bwrap-nonet"]
+                    kinds += ["bwrap", "bwrap-nonet"]
                 if shutil.which("unshare"):
-                    candidates += ["unshare-root"] if os.geteuid() == 0 else []
-                    candidates += ["unshare-user"]
-            candidates.append("plain")
-            kinds: list[str] = []
-            layers: frozenset[str] | None = None
-            broken: frozenset[str] = _KERNEL_LAYERS
-            for kind in candidates:
+                    kinds += ["unshare-root"] if os.geteuid() == 0 else []
+                    kinds += ["unshare-user"]
+            kinds.append("plain")
+            layers: frozenset[str] = frozenset()
+            broken = _KERNEL_LAYERS
+            for kind in kinds:
                 for attempt in (frozenset(), _KERNEL_LAYERS):
-                    trial = _trial(kind, set(attempt))
-                    if (trial.status == "ok" and trial.stdout == "probe ok\n") or trial.status == "timeout":
-                        kinds.append(kind)
-                        if layers is None:  # the child's layers as the strongest kind gives them
-                            layers, broken = frozenset(trial.isolation), attempt
+                    _kinds_tried.pop(kind, None)
+                    trial = _try_kind(kind, attempt)
+                    if trial is not None:
+                        layers, broken = frozenset(trial.isolation), attempt
                         break
-            _probe_result = _Probe(tuple(kinds) or ("plain",), layers or frozenset(), broken)
+                if trial is not None:
+                    break
+            _probe_result = _Probe(tuple(kinds), layers, broken)
         return _probe_result
 
 
@@ -1621,12 +1632,17 @@ def _disabled_layers(probe: _Probe) -> set[str]:
 
 
 def _box_kind(probe: _Probe, disabled: set[str]) -> str:
+    """The strongest box kind that works here and that TEACHGRAPH_SANDBOX_DISABLE leaves on."""
     for kind in probe.kinds:
         if kind.startswith("bwrap") and "bwrap" in disabled:
             continue
         if set(_KIND_LAYERS[kind]) & {"netns", "userns"} & disabled:
             continue
-        return kind
+        if kind == "plain":
+            return kind
+        with _probe_lock:
+            if _try_kind(kind, probe.broken) is not None:
+                return kind
     return "plain"
 
 

@@ -535,6 +535,7 @@ def is_running(pid: int) -> bool:
 
 def test_without_bubblewrap_or_unshare_the_other_layers_still_apply(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "_probe_result", None)  # probe again, on a machine without either
+    monkeypatch.setattr(sandbox, "_kinds_tried", {})
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     monkeypatch.setattr(sandbox, "_bwrap_binary", lambda: None)
     available = isolation_available()
@@ -548,6 +549,7 @@ def test_without_bubblewrap_unshare_still_gives_a_network_namespace(monkeypatch,
     if not can_unshare_net():
         pytest.fail("unshare --net does not work here; the sandbox's fallback needs it")
     monkeypatch.setattr(sandbox, "_probe_result", None)
+    monkeypatch.setattr(sandbox, "_kinds_tried", {})
     monkeypatch.setattr(sandbox, "_bwrap_binary", lambda: None)
     assert isolation_available()["netns"] and not isolation_available()["bwrap"]
     port, accepted = server
