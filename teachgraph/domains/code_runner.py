@@ -267,14 +267,15 @@ def _judge(result: SandboxResult, test: CodeTest) -> tuple[str, str]:
             return "wrong_answer", _short(_last_line(result.stderr), 200)
         return "runtime_error", _error_detail(result)
     if functional:
-        try:
-            got = json.loads(result.stdout_bytes.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return "wrong_answer", f"the result is not one JSON value: {_short(result.stdout.strip())!r}"
         expected = _json_or_text(test.output)
-        if _values_match(got, expected):
-            return "passed", ""
-        return "wrong_answer", f"expected {_short(json.dumps(expected))}, got {_short(json.dumps(got))}"
+        try:  # a program's output, parsed and compared here: nesting deep enough to recurse out is wrong
+            got = json.loads(result.stdout_bytes.decode("utf-8"))
+            if _values_match(got, expected):
+                return "passed", ""
+            shown = _short(json.dumps(got))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return "wrong_answer", f"the result is not one JSON value: {_short(result.stdout.strip())!r}"
+        return "wrong_answer", f"expected {_short(json.dumps(expected))}, got {shown}"
     if _lines_match(result.stdout, test.output):
         return "passed", ""
     return "wrong_answer", f"expected {_short(test.output.strip())!r}, got {_short(result.stdout.strip())!r}"

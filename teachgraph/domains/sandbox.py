@@ -370,7 +370,7 @@ def _exit_fast(code: int) -> None:
         except BaseException:  # noqa: BLE001
             if code == 0:
                 code = 120  # what the interpreter returns when flushing stdout fails at exit
-    os._exit(code & 0xFF if code >= 0 else 1)
+    os._exit(code & 0xFF)  # as the C library's exit() does
 
 
 def _fresh_std_streams() -> None:
@@ -1230,6 +1230,7 @@ def _prefix(kind: str, limits: SandboxLimits) -> list[str]:
         for name in ("/etc/ld.so.cache", "/etc/localtime"):
             command += ["--ro-bind-try", name, name]
         command += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.disk_bytes), "--tmpfs", _BOX_ROOT,
+                    "--remount-ro", "/dev", "--remount-ro", "/",  # bwrap's own tmpfs mounts: no unbounded writes
                     "--chdir", _BOX_ROOT]
         return [*command, "--"]
     unshare = shutil.which("unshare") or "unshare"

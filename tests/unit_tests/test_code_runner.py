@@ -370,3 +370,12 @@ print(len(seen), open("note.txt").read())
 """
     tests = [CodeTest("a\n", "2 a", "stdin"), CodeTest("b\n", "2 b", "stdin"), CodeTest("c\n", "2 c", "stdin")]
     assert run_tests(program, tests, stop_at_first_failure=False).verdicts == ["passed"] * 3
+
+
+def test_an_answer_built_to_crash_the_judge_is_a_wrong_answer():
+    """The parent parses and compares what a program printed: nesting past its recursion limit is
+    a wrong answer, not an exception in teachgraph."""
+    nested = "import os\nos.write(1, b'[' * 100000 + b']' * 100000)"
+    assert run_tests(nested, [CodeTest("", "[[1]]", "stdin")]).verdicts == ["wrong_answer"]
+    deep = "class Solution:\n    def f(self, n):\n        x = []\n        for _ in range(5000):\n            x = [x]\n        return x\n"
+    assert run_tests(deep, [functional("1", "[[1]]")], func_name="f").verdicts == ["wrong_answer"]

