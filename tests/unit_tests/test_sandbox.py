@@ -832,3 +832,14 @@ def test_the_number_of_files_is_bounded(mode):
     result = run_python(code, limits=limits)
     assert result.status == "disk_limit", result
     assert int(result.stdout.split()[-1]) < 199_900
+
+
+def test_the_parent_keeps_its_own_wall_timer(monkeypatch):
+    """The zygote's report is not the last word on time: the parent times every run itself (here
+    with its slack made negative, so that a run well inside the zygote's limit is late for it)."""
+    limits = SandboxLimits(cpu_seconds=5, wall_seconds=2, memory_mb=256)
+    program = "import time\ntime.sleep(0.5)\nprint('on time')"
+    assert run_python(program, limits=limits).status == "ok"
+    monkeypatch.setattr(sandbox, "_TIMER_SLACK_SECONDS", -1.9)
+    late = run_python(program, limits=limits)
+    assert late.status == "timeout" and late.returncode == 0 and late.stdout == "on time\n"
