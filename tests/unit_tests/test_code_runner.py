@@ -370,6 +370,14 @@ print(len(seen), open("note.txt").read())
 """
     tests = [CodeTest("a\n", "2 a", "stdin"), CodeTest("b\n", "2 b", "stdin"), CodeTest("c\n", "2 c", "stdin")]
     assert run_tests(program, tests, stop_at_first_failure=False).verdicts == ["passed"] * 3
+    # Modules and builtins a test patches are its own (the old harness shared one interpreter).
+    patching = """
+import builtins, math
+print("polluted" if hasattr(builtins, "seen") or math.sqrt(4) != 2 else input())
+builtins.seen = True
+math.sqrt = lambda x: 0
+"""
+    assert run_tests(patching, [CodeTest("x", "x", "stdin")] * 3, stop_at_first_failure=False).passed
 
 
 def test_an_answer_built_to_crash_the_judge_is_a_wrong_answer():
