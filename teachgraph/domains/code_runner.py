@@ -14,8 +14,9 @@ Two kinds of tests, as in LiveCodeBench (LCB):
   is compared structurally, floats within the same tolerance.
 
 Each test is its own sandboxed process (`run_python_batch`: one box per program, one fork per
-test, so a test costs ~2 ms of process start-up and LiveCodeBench's import header is loaded once
-per program). The verdict is decided here, in the teachgraph process, from what the kernel and
+test, so a test costs a few ms of process start-up and LiveCodeBench's import header is loaded
+once per program; tests run one after another, each judged before the next starts, so a failure
+can stop the rest). The verdict is decided here, in the teachgraph process, from what the kernel and
 this process saw: the child's raw stdout (read by this process from its own pipe end), its exit
 status, and the sandbox's timers and caps. Nothing that decides a verdict is inside the sandbox:
 the expected outputs never enter it, there is no harness state or results file to tamper with,
