@@ -97,17 +97,26 @@ def extract_code(text: str) -> str:
 
 
 def _number(token):
-    """A token as an int or float if it is written as a plain number, else None."""
+    """A token as an int or float if it is written as a plain number, else None. An integer past
+    int()'s digit limit stays text (sign and digits, no leading zeros) and compares exactly."""
     if re.fullmatch(r"[+-]?\d+", token):
-        return int(token)
+        try:
+            return int(token)
+        except ValueError:  # more than sys.get_int_max_str_digits() digits
+            sign = "-" if token.startswith("-") else ""
+            return sign + (token.lstrip("+-").lstrip("0") or "0")
     if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", token):
         return float(token)
     return None
 
 
 def _numbers_match(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
     if isinstance(a, int) and isinstance(b, int):
         return a == b
+    if not (math.isfinite(a) and math.isfinite(b)):  # (different tokens that overflow a float)
+        return False
     return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
 
 

@@ -387,3 +387,12 @@ def test_an_answer_built_to_crash_the_judge_is_a_wrong_answer():
     assert run_tests(nested, [CodeTest("", "[[1]]", "stdin")]).verdicts == ["wrong_answer"]
     deep = "class Solution:\n    def f(self, n):\n        x = []\n        for _ in range(5000):\n            x = [x]\n        return x\n"
     assert run_tests(deep, [functional("1", "[[1]]")], func_name="f").verdicts == ["wrong_answer"]
+
+
+def test_numbers_past_the_int_digit_limit_compare_exactly_without_an_error():
+    big = "9" * 5000
+    assert outputs_match(big, big) and outputs_match("0" + big, "+" + big)
+    assert not outputs_match(big + "8", big + "7")
+    assert not outputs_match("1" * 400 + ".5", "2" * 400 + ".5")  # both overflow a float
+    assert run_tests(f"print('{big}8')", [CodeTest("", big + "7", "stdin")]).verdicts == ["wrong_answer"]
+    assert run_tests(f"print('0{big}')", [CodeTest("", big, "stdin")]).passed
