@@ -844,3 +844,34 @@ def test_the_parent_keeps_its_own_wall_timer(monkeypatch):
     monkeypatch.setattr(sandbox, "_TIMER_SLACK_SECONDS", -1.9)
     late = run_python(program, limits=limits)
     assert late.status == "timeout" and late.returncode == 0 and late.stdout == "on time\n"
+
+
+ZYGOTE_PROBE = """
+import os
+zygote = os.getppid()
+for what, attempt in (("mem", lambda: open(f"/proc/{zygote}/mem", "rb").read(1)),
+                      ("fd", lambda: os.readlink(f"/proc/{zygote}/fd/0")),
+                      ("environ", lambda: open(f"/proc/{zygote}/environ", "rb").read(1))):
+    try:
+        attempt()
+        print(what, "READ")
+    except OSError as exc:
+        print(what, "refused")
+"""
+
+
+@pytest.mark.parametrize("config", ["kernel alone", "fallback"])
+def test_the_zygote_that_reports_the_facts_cannot_be_read(config, monkeypatch):
+    """The process that reaps the child and reports its exit status is out of the program's reach:
+    with only namespaces and dropped capabilities (no Landlock, seccomp or guard), and guard-only."""
+    if config == "kernel alone":
+        monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", "landlock,seccomp")
+        result = run_without_guard(ZYGOTE_PROBE)
+        assert result.status == "ok" and not {"landlock", "seccomp", "audit_guard"} & set(result.isolation)
+        assert result.stdout.split() == ["mem", "refused", "fd", "refused", "environ", "refused"], result.stdout
+    else:
+        monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", FALLBACK)
+        result = run_python(ZYGOTE_PROBE.replace("except OSError", "except PermissionError"), limits=LIMITS)
+        # (readlink raises no audit event, so a root child that keeps its capabilities can read where
+        # the zygote's descriptors point; it cannot open its memory or its files)
+        assert "mem refused" in result.stdout and "environ refused" in result.stdout, result
