@@ -82,10 +82,14 @@ harnesses run the program in the same process that compares its output (human-ev
 comparison happens only in the teachgraph process (code_runner).
 
 Limitations: on a machine with no kernel layer the audit guard is all there is, and audit hooks
-run inside the program's interpreter (CPython documents them as no sandbox); a program that
-defeats it could, without seccomp or RLIMIT_NPROC, fork children that setsid out of the group.
-Landlock does not confine utime/xattrs. TEACHGRAPH_SANDBOX_DISABLE takes a comma list of layers
-(bwrap, netns, landlock, seccomp, caps) to switch off, e.g. to test the fallbacks; the guard stays.
+run inside the program's interpreter (CPython documents them as no sandbox): a program that
+defeats it could, without seccomp or RLIMIT_NPROC, fork children that setsid out of the group, and
+a root child that also keeps its capabilities could then ptrace the zygote and lie about exit
+statuses and timers (never about its output: the parent reads that, and keeps its own wall timer).
+Calls that raise no audit event (readlink, stat) are not judged by the guard. Landlock does not
+confine utime/xattrs. The guard's rules refuse a few legal things: `..` in paths, symlinks, writes
+to /dev/stdout (use fd 1). TEACHGRAPH_SANDBOX_DISABLE takes a comma list of layers (bwrap, netns,
+landlock, seccomp, caps) to switch off, e.g. to test the fallbacks; the guard stays.
 
 The file doubles as the runner: `python -I -S sandbox.py --teachgraph-sandbox-child FD`. The child
 half uses only `os`, `sys`, `json` and modules imported lazily, and the module stops at the
