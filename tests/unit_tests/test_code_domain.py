@@ -120,3 +120,36 @@ def test_malformed_rows_are_skipped_and_counted(tmp_path):
 def test_the_hub_dataset_offline_says_to_pass_a_local_path():
     with pytest.raises(DatasetUnavailable, match="--dataset PATH"):
         CodeDomain(dataset="livecodebench/code_generation_lite")
+
+
+# A program that solves nothing but reaches for what decided the verdict in the old in-process
+# harness: its frames (the test's expected output) and its module globals (the comparison).
+FORGED_STDIN = """
+import sys
+frame, found = sys._getframe(), None
+while frame is not None:
+    for value in list(frame.f_locals.values()):
+        if isinstance(value, dict) and "output" in value:
+            found = value["output"]
+    frame = frame.f_back
+for module in list(sys.modules.values()):
+    for name in ("_lines_match", "_values_match"):
+        if hasattr(module, name):
+            setattr(module, name, lambda *args: True)
+print(found if found is not None else "wrong")
+"""
+
+
+@pytest.mark.parametrize("mode", ["full", "fallback"])
+def test_a_forging_program_neither_scores_nor_passes_the_verifier(domain, mode, monkeypatch):
+    if mode == "fallback":
+        monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", "bwrap,netns,landlock,seccomp,caps")
+    stdin_problems = [e for e in domain.load_split("val") + domain.load_split("test")
+                      if e["tests"][0]["testtype"] == "stdin"]
+    assert stdin_problems
+    forged = f"```python\n{FORGED_STDIN}\n```"
+    assert not any(domain.score_many([forged] * len(stdin_problems), stdin_problems))
+    item = CodeItem(question_content="Read n and print n squared.", tests=[
+        {"input": "3\n", "output": "9\n", "testtype": "stdin"}, {"input": "12\n", "output": "144\n", "testtype": "stdin"}],
+        reference_solution=forged)
+    assert domain.verify(domain.from_generated(item, "atcoder", "easy")) == "reference_wrong_answer"
