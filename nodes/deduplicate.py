@@ -3,6 +3,7 @@ the configuration asks), duplicated, or too close to a validation/test prompt.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -28,12 +29,22 @@ def split_solved(step: Step, student_path: str, examples: list[dict]) -> tuple[l
             [e for e, solved in zip(examples, verdicts) if solved])
 
 
+def lineage(state: TeachState, paths: Any, target: int) -> dict[int, list[dict]]:
+    """{cycle: accepted examples} of the cycles before `target` on this branch (the store must hold these)."""
+    earlier = state.get("accepted_paths")
+    if earlier is None:  # a run started before the state kept its lineage
+        earlier = [str(paths.accepted(c)) for c in range(1, target) if paths.accepted(c).exists()]
+    return {int(Path(p).parent.name.rsplit("_", 1)[1]): read_jsonl(p) for p in earlier}
+
+
 def deduplicate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     target = state["plan"]["cycle"]
     step = Step("deduplicate", state, runtime, target)
     ctx, domain, paths = step.ctx, step.services.domain, step.paths
     store = step.services.dedup(step.run_dir)
-    store.rollback(target)  # this node may be re-running after a crash: start from a clean store
+    synced = store.follow(lineage(state, paths, target), target)
+    if synced == "rebuilt":
+        step.say("the dedup store did not match this branch's accepted data; rebuilt it from them")
 
     dropped: list[tuple[dict, str]] = []
     valid = []
@@ -53,4 +64,4 @@ def deduplicate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, 
     counts = drop_counts(dropped)
     step.say(f"kept {len(kept)}, dropped {sum(counts.values())} {counts}")
     return step.done({"accepted_path": str(paths.accepted(target))},
-                     stats={"kept": len(kept), "dropped": counts}, kept=len(kept))
+                     stats={"kept": len(kept), "dropped": counts, "dedup_store": synced}, kept=len(kept))

@@ -98,6 +98,9 @@ class RunServices:
         from teachgraph.paths import RunPaths
 
         path = str(RunPaths.of(run_dir).chroma)
+        if self._dedup is not None and not Path(path).exists():  # the store's folder was lost under the run:
+            self._dedup.close()                                    # open a new one (deduplicate rebuilds it)
+            self._dedup = None
         if self._dedup is None or self._dedup_path != path:
             from teachgraph.dedup import DedupStore
 
@@ -110,6 +113,8 @@ class RunServices:
     def close(self) -> None:
         if self._teacher is not None:
             self._teacher.close()
+        if self._dedup is not None:
+            self._dedup.close()
         self._teacher = self._dedup = None
         self._dedup_path = None
 

@@ -39,6 +39,10 @@ class DedupStore:
             for source, name in COLLECTIONS.items()}
         self.batch = max(1, min(5000, self.client.get_max_batch_size()))
 
+    def close(self) -> None:
+        """Release the Chroma client (the process keeps one system per path until its last client closes)."""
+        self.client.close()
+
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder(texts), dtype=np.float32)
 
@@ -75,6 +79,43 @@ class DedupStore:
     def rollback(self, cycle: int) -> None:
         """Forget training examples stored for `cycle` (a node re-run after a crash starts clean)."""
         self.collections["train"].delete(where={"cycle": cycle})
+
+    def train_ids_by_cycle(self) -> dict[int, set[str]]:
+        """The stored training examples' ids, by the cycle that accepted them."""
+        out: dict[int, set[str]] = {}
+        got = self.collections["train"].get(include=["metadatas"])
+        for item_id, meta in zip(got["ids"], got["metadatas"]):
+            out.setdefault(int(meta["cycle"]), set()).add(item_id)
+        return out
+
+    def add_accepted(self, examples: list[Example], cycle: int) -> None:
+        """Store examples accepted earlier (rebuilding the store from a run's accepted data), unfiltered."""
+        by_id = {example_id(e["prompt"]): e for e in examples}
+        ids = [i for i in by_id if i not in self._existing(list(by_id))]
+        if ids:
+            docs = [by_id[i]["prompt"] for i in ids]
+            self._add("train", ids, docs, self.embed(docs),
+                      [{"cycle": cycle, "skill": str(by_id[i].get("skill"))} for i in ids])
+
+    def follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
+        """Make the training examples stored exactly the accepted data of `lineage` ({cycle: examples} of the
+        cycles before `cycle` on the branch being taught), before deduplicating `cycle`'s data: entries of
+        `cycle` and later (a re-run after a crash, or a branch this one forked from went further) are
+        forgotten, and a store that disagrees with the lineage (another branch's history, or a store
+        lost or damaged) is rebuilt from it. Returns what was done: "in_step", "rolled_back" or "rebuilt"."""
+        stored = self.train_ids_by_cycle()
+        later = [c for c in stored if c >= cycle]
+        for c in later:
+            self.rollback(c)
+        expected = {c: {example_id(e["prompt"]) for e in rows} for c, rows in lineage.items() if c < cycle}
+        if {c: ids for c, ids in stored.items() if c < cycle} == {c: ids for c, ids in expected.items() if ids}:
+            return "rolled_back" if later else "in_step"
+        for c in [c for c in stored if c < cycle]:
+            self.rollback(c)
+        for c, rows in sorted(lineage.items()):
+            if c < cycle:
+                self.add_accepted(rows, c)
+        return "rebuilt"
 
     def filter(self, examples: list[Example], cycle: int, dedup_threshold: float,
                decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
