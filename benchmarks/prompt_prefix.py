@@ -281,7 +281,7 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = common.parser(NAME, __doc__)
-    p.add_argument("--requests", type=int, default=40, help="calls per variant and round sent to the server")
+    p.add_argument("--requests", type=int, default=12, help="calls per variant and round sent to the server")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--no-server", action="store_true", help="count characters, start no llama.cpp server")
     args = p.parse_args(argv)

@@ -244,12 +244,21 @@ class _Shared:
         self.open()
         self.reload()
 
+    def identity(self) -> tuple[int, int] | None:
+        """The Chroma database file's (device, inode): another after the directory was removed and made anew."""
+        try:
+            st = os.stat(os.path.join(self.path, "chroma.sqlite3"))
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
     def open(self) -> None:
         self.client = chromadb.PersistentClient(path=self.path, settings=Settings(anonymized_telemetry=False))
         self.collections = {source: self.client.get_or_create_collection(
             name, embedding_function=self.embedder, configuration={"hnsw": dict(HNSW)})
             for source, name in COLLECTIONS.items()}
         self.batch = max(1, min(5000, self.client.get_max_batch_size()))
+        self.opened = self.identity()
 
     def reopen(self) -> None:
         """A fresh client and copies: Chroma's own per-process state does not see another process's writes."""
@@ -295,7 +304,8 @@ class DedupStore:
             if shared is None:
                 shared = _SHARED[key] = _Shared(path, embedding)
         with shared.lock:
-            if not shared.in_step():  # another process wrote to this path since the copy was made
+            # another process wrote to this path since the copy was made, or the directory was made anew
+            if shared.identity() != shared.opened or not shared.in_step():
                 shared.reopen()
         self._key, self._shared = key, shared
 
@@ -400,7 +410,8 @@ class DedupStore:
                 if not near[j]:
                     near[j] = True
                     dropped.append((fresh[j], reason))
-        similar = (vectors @ vectors.T) >= 1.0 - dedup_threshold
+        with _one_blas_thread():
+            similar = (vectors @ vectors.T) >= 1.0 - dedup_threshold
         keep = np.zeros(len(fresh), dtype=bool)
         for i in range(len(fresh)):  # greedy within the chunk: the first of a near-duplicate group stays
             if near[i]:

@@ -688,3 +688,16 @@ def test_store_above_the_exact_limit_decides_like_the_reference(tmp_path):
         got, want = _decisions(*new.filter(batch, cycle, 0.15, 0.1)), _decisions(*old.filter(batch, cycle, 0.15, 0.1))
         assert got == want
     assert new.indexes["train"]._cells is not None
+
+
+def test_a_store_on_a_directory_made_anew_starts_empty(tmp_path):
+    import shutil
+
+    path = str(tmp_path / "chroma")
+    old = DedupStore(path)
+    filt(old, [ex("max 4821")], cycle=1)
+    shutil.rmtree(path)
+    fresh = DedupStore(path)
+    assert fresh.count() == 0 and len(fresh.indexes["train"]) == 0
+    assert filt(fresh, [ex("max 4821")], cycle=1)[0] == ["max 4821"]
+    assert fresh.collections["train"].count() == 1
