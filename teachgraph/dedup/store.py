@@ -50,7 +50,7 @@ COLLECTIONS = {"eval": "teachgraph_eval", "train": "teachgraph_train"}
 HNSW = {"space": "cosine", "ef_construction": 16, "max_neighbors": 8, "ef_search": 16, "batch_size": 1000,
         "sync_threshold": 5000}
 EXACT_MAX = 10_000   # vectors searched exactly; above this, the inverted file
-NPROBE = 8           # cells of the inverted file probed per query
+NPROBE = 6           # cells of the inverted file probed per query
 CHUNK = 1000         # candidates decided together; later chunks see the kept examples of earlier ones
 
 
@@ -80,14 +80,14 @@ def _exact(queries: np.ndarray, vectors: np.ndarray, rows: int = 4096) -> np.nda
 
 
 class _Cells:
-    """An inverted file: spherical k-means cells (about 2·sqrt(n)), each a contiguous block of its members'
+    """An inverted file: spherical k-means cells (about 4·sqrt(n)), each a contiguous block of its members'
     vectors. A near-duplicate lies in its query's nearest cell all but always; `nprobe` cells are searched."""
 
     def __init__(self, vectors: np.ndarray):
         n, dims = vectors.shape
-        k = max(16, int(round(2 * math.sqrt(n))))
+        k = max(16, int(round(4 * math.sqrt(n))))
         rng = np.random.default_rng(0)
-        sample = vectors[rng.permutation(n)[:min(n, 48 * k)]]
+        sample = vectors[rng.permutation(n)[:min(n, 24 * k)]]
         centroids = sample[:k].copy()
         for _ in range(6):
             assign = (sample @ centroids.T).argmax(axis=1)
