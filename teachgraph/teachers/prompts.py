@@ -4,7 +4,9 @@ What is domain-specific (what the task is, what a good example looks like) comes
 (`domain.teacher_brief`, its skill descriptions and example prompts), never from copies of these
 templates. Every system prompt starts with a marker `[teachgraph:<role>]` naming the agent's role
 (servers and logs can tell the calls apart), and every user prompt carries its data as JSON between
-<input> and </input>.
+<input> and </input>. The generator's calls share one system prompt and order their input from the most
+static fields to the most varying (`INPUT_ORDER`), so a server's prefix cache reuses most of each prompt
+(benchmarks/prompt_prefix.py measures how much).
 """
 
 from __future__ import annotations
