@@ -22,9 +22,13 @@ from chromadb.utils.embedding_functions import register_embedding_function
 
 _TOKEN = re.compile(r"[a-z]+|\d+|[^\sa-z\d]")
 _NUMBER = re.compile(r"\d+")
+_BMP = 1 << 16  # character n-grams of code points below this are packed into one uint64 key (16 bits a char)
+_CACHE_MAX = 1 << 20
 
 
 def _features(text: str) -> dict[str, float]:
+    """The weighted features of one text (the reference definition; `hashing_embed` computes the same
+    counts vectorised)."""
     text = text.lower()
     feats: dict[str, float] = {}
     padded = "^" + "".join(text.split()) + "$"  # spacing never makes a new question
@@ -39,19 +43,101 @@ def _features(text: str) -> dict[str, float]:
     return feats
 
 
+def _hash64(feature: str) -> int:
+    return int.from_bytes(hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest(), "little")
+
+
 @lru_cache(maxsize=1 << 18)
 def _slot(feature: str, dims: int) -> tuple[int, float]:
-    digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
-    value = int.from_bytes(digest, "little")
+    value = _hash64(feature)
     return value % dims, 1.0 if (value >> 63) & 1 else -1.0
 
 
-def hashing_embed(texts: list[str], dims: int = 256) -> np.ndarray:
-    out = np.zeros((len(texts), dims), dtype=np.float32)
-    for row, text in enumerate(texts):
-        for feature, weight in _features(text).items():
+# blake2b values of features seen before: per n, sorted packed n-grams with their values; words by string
+_GRAMS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_WORDS: dict[str, int] = {}
+
+
+def _gram_values(n: int, keys: np.ndarray) -> np.ndarray:
+    """The blake2b values of sorted, distinct packed character n-grams (each hashed once per process)."""
+    known, values = _GRAMS.get(n, (np.zeros(0, np.uint64), np.zeros(0, np.uint64)))
+    at = np.searchsorted(known, keys)
+    hit = at < len(known)
+    hit[hit] = known[at[hit]] == keys[hit]
+    out = np.empty(len(keys), dtype=np.uint64)
+    out[hit] = values[at[hit]]
+    missing = keys[~hit]
+    if len(missing):
+        shifts = [16 * (n - 1 - j) for j in range(n)]
+        fresh = np.array([_hash64("c" + "".join(chr((key >> s) & 0xFFFF) for s in shifts))
+                          for key in missing.tolist()], dtype=np.uint64)
+        out[~hit] = fresh
+        if len(known) + len(missing) > _CACHE_MAX:
+            known, values = missing, fresh
+        else:
+            where = np.searchsorted(known, missing)
+            known, values = np.insert(known, where, missing), np.insert(values, where, fresh)
+        _GRAMS[n] = (known, values)
+    return out
+
+
+def _word_values(features: list[str]) -> np.ndarray:
+    if len(_WORDS) > _CACHE_MAX:
+        _WORDS.clear()
+    out = []
+    for feature in features:
+        value = _WORDS.get(feature)
+        if value is None:
+            value = _WORDS[feature] = _hash64(feature)
+        out.append(value)
+    return np.array(out, dtype=np.uint64)
+
+
+def _counts(texts: list[str], dims: int) -> np.ndarray:
+    """The signed feature counts of each text in its hashed slots (float64; every value an integer)."""
+    lowered = [t.lower() for t in texts]
+    padded = ["^" + "".join(t.split()) + "$" for t in lowered]
+    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    row_of = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    offset = np.arange(len(codes), dtype=np.int64) - starts[row_of]
+    wide = np.zeros(len(texts), dtype=bool)  # texts with a character outside the BMP: done one by one
+    if len(codes) and int(codes.max()) >= _BMP:
+        wide[np.unique(row_of[codes >= _BMP])] = True
+    rows, values, weights = [], [], []  # one (text, feature value, weight) per occurrence
+    for n in (2, 3, 4):
+        at = np.flatnonzero((offset <= lengths[row_of] - n) & ~wide[row_of])
+        keys = np.zeros(len(at), dtype=np.uint64)
+        for j in range(n):
+            keys = (keys << np.uint64(16)) | codes[at + j]
+        unique, inverse = np.unique(keys, return_inverse=True)
+        rows.append(row_of[at])
+        values.append(_gram_values(n, unique)[inverse])
+        weights.append(np.full(len(at), 1.0))
+    for pattern, prefix, weight in ((_TOKEN, "w", 2.0), (_NUMBER, "n", 6.0)):
+        found = [[] if w else pattern.findall(t) for t, w in zip(lowered, wide.tolist())]
+        rows.append(np.repeat(np.arange(len(texts), dtype=np.int64), [len(f) for f in found]))
+        values.append(_word_values([prefix + tok for f in found for tok in f]))
+        weights.append(np.full(len(rows[-1]), weight))
+    row, value, weight = np.concatenate(rows), np.concatenate(values), np.concatenate(weights)
+    slots = (value % np.uint64(dims)).astype(np.int64)
+    signed = np.where((value >> np.uint64(63)) & np.uint64(1), weight, -weight)
+    counts = np.bincount(row * dims + slots, weights=signed, minlength=len(texts) * dims)
+    counts = counts.reshape(len(texts), dims)
+    for r in np.flatnonzero(wide):
+        for feature, w in _features(texts[r]).items():
             index, sign = _slot(feature, dims)
-            out[row, index] += sign * weight
+            counts[r, index] += sign * w
+    return counts
+
+
+def hashing_embed(texts: list[str], dims: int = 256) -> np.ndarray:
+    """L2-normalised float32 vectors, vectorised over the batch. Bit-identical to the per-text
+    definition (`_features` hashed by `_slot`, summed into float32 slots one feature at a time), which the
+    persisted vectors were made with: every count is an integer, so the sums are exact in any order, and
+    the normalisation is the same numpy code (tests/unit_tests/test_embeddings_dedup.py checks it)."""
+    out = _counts(list(texts), dims).astype(np.float32)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.maximum(norms, 1e-12)
 

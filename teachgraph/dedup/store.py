@@ -1,15 +1,28 @@
-"""Deduplication and decontamination in a persistent Chroma store.
+"""Deduplication and decontamination: a persistent Chroma store, searched in memory.
 
 Two collections: the evaluation prompts (validation and test) and the accepted training data.
 Every stored item's id is the hash of its normalised prompt, so an exact duplicate is one id
 look-up; a near-duplicate is the nearest neighbour in cosine space within a threshold, searched in
-each collection apart (a metadata filter would make Chroma search slowly, and a nearer training
-example must never hide a contaminated evaluation prompt).
+each collection apart (a nearer training example must never hide a contaminated evaluation prompt).
+
+Chroma is the store of record: every accepted item is written to it before `filter` returns, and an
+opened store reads its items back from it. The searches run on an in-memory copy of each collection's
+ids and normalised vectors (`VectorIndex`), kept in step with every write: exact (one matmul per
+batch) up to `EXACT_MAX` stored vectors, which covers a default run (at most its budget, 8,000, stored); above that an
+inverted file of k-means cells probed `NPROBE` deep (approximate, as Chroma's HNSW was; its recall
+against exact search is measured by benchmarks/dedup.py).
+
+Every `DedupStore` on the same path in one process shares one client and one in-memory copy, so a
+store may be constructed per call (cheap after the first: two counts) or once per run; each
+construction compares Chroma's counts with the copy and re-reads it when another process wrote.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import threading
 from collections import Counter
 from typing import Any
 
@@ -23,79 +36,351 @@ from chromadb.config import Settings  # noqa: E402
 from teachgraph.domains.base import Example, example_id  # noqa: E402
 from teachgraph.dedup.embeddings import embedding_function  # noqa: E402
 
+try:  # installed with scikit-learn (a dependency of sentence-transformers)
+    from threadpoolctl import ThreadpoolController
+
+    _BLAS: Any = ThreadpoolController()
+except ImportError:  # pragma: no cover - then BLAS keeps its own thread count
+    _BLAS = None
+
 COLLECTIONS = {"eval": "teachgraph_eval", "train": "teachgraph_train"}
-# ef_search 16 (Chroma's default is 100): the query is only ever for the single nearest neighbour
-# within a small distance, which a narrow search finds; it makes checks ~3x faster at 100k stored with the
-# same decisions on the labelled pairs (benchmarks/dedup.py).
-HNSW = {"space": "cosine", "ef_construction": 64, "ef_search": 16, "batch_size": 1000, "sync_threshold": 5000}
+# Chroma's own HNSW index is never queried (the in-memory copy answers every search), so new collections
+# build it cheaply: construction of a good graph was most of the cost of each insert. A collection
+# created before keeps its configuration (Chroma ignores a new one for an existing collection).
+HNSW = {"space": "cosine", "ef_construction": 16, "max_neighbors": 8, "ef_search": 16, "batch_size": 1000,
+        "sync_threshold": 5000}
+EXACT_MAX = 10_000   # vectors searched exactly; above this, the inverted file
+NPROBE = 6           # cells of the inverted file probed per query
+CHUNK = 1000         # candidates decided together; later chunks see the kept examples of earlier ones
 
 
-class DedupStore:
-    def __init__(self, path: str, embedding: str = "hashing"):
-        self.client = chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
+@contextlib.contextmanager
+def _one_blas_thread():
+    """Searches run BLAS on one thread: many small products, where OpenBLAS's threads cost more than they
+    give (20-40x slower on a shared 2-core machine), and even the large exact product is no slower."""
+    if _BLAS is None:
+        yield
+        return
+    with _BLAS.limit(limits=1, user_api="blas"):
+        yield
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        vectors = vectors.reshape(len(vectors), -1)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), np.float32(1e-12))
+
+
+def _exact(queries: np.ndarray, vectors: np.ndarray, rows: int = 4096) -> np.ndarray:
+    best = np.full(len(queries), -np.inf, dtype=np.float32)
+    for i in range(0, len(vectors), rows):
+        np.maximum(best, (queries @ vectors[i:i + rows].T).max(axis=1), out=best)
+    return best
+
+
+class _Cells:
+    """An inverted file: spherical k-means cells (about 4·sqrt(n)), each a contiguous block of its members'
+    vectors. A near-duplicate lies in its query's nearest cell all but always; `nprobe` cells are searched."""
+
+    def __init__(self, vectors: np.ndarray):
+        n, dims = vectors.shape
+        k = max(16, int(round(4 * math.sqrt(n))))
+        rng = np.random.default_rng(0)
+        sample = vectors[rng.permutation(n)[:min(n, 24 * k)]]
+        centroids = sample[:k].copy()
+        for _ in range(6):
+            assign = (sample @ centroids.T).argmax(axis=1)
+            sums = np.zeros_like(centroids)
+            np.add.at(sums, assign, sample)
+            filled = np.bincount(assign, minlength=k) > 0
+            centroids[filled] = _normalised(sums[filled])
+        self.centroids, self.dims = centroids, dims
+        self.blocks = [np.zeros((0, dims), dtype=np.float32) for _ in range(k)]
+        self.members = [np.zeros(0, dtype=np.int64) for _ in range(k)]
+        self.sizes = np.zeros(k, dtype=np.int64)
+        self.add(vectors, 0)
+
+    def add(self, vectors: np.ndarray, first_row: int) -> None:
+        """Add vectors whose rows in the index are first_row, first_row + 1, ..."""
+        if not len(vectors):
+            return
+        assign = np.concatenate([(vectors[i:i + 8192] @ self.centroids.T).argmax(axis=1)
+                                 for i in range(0, len(vectors), 8192)])
+        order = np.argsort(assign, kind="stable")
+        cells, starts = np.unique(assign[order], return_index=True)
+        for cell, start, end in zip(cells.tolist(), starts.tolist(), [*starts[1:].tolist(), len(order)]):
+            block, size, take = self.blocks[cell], int(self.sizes[cell]), order[start:end]
+            if size + len(take) > len(block):
+                grown = np.empty((max(2 * len(block), size + len(take), 16), self.dims), dtype=np.float32)
+                grown[:size] = block[:size]
+                self.blocks[cell] = block = grown
+                members = np.empty(len(grown), dtype=np.int64)
+                members[:size] = self.members[cell][:size]
+                self.members[cell] = members
+            block[size:size + len(take)] = vectors[take]
+            self.members[cell][size:size + len(take)] = first_row + take
+            self.sizes[cell] = size + len(take)
+
+    def remove(self, keep: np.ndarray) -> None:
+        """Drop the rows where `keep` is False and renumber the others as the index compacts them."""
+        renumber = np.cumsum(keep) - 1
+        for cell in range(len(self.blocks)):
+            size = int(self.sizes[cell])
+            members = self.members[cell][:size]
+            alive = keep[members]
+            if alive.all():
+                self.members[cell][:size] = renumber[members]
+            else:
+                self.blocks[cell] = self.blocks[cell][:size][alive].copy()
+                self.members[cell] = renumber[members[alive]]
+                self.sizes[cell] = len(self.members[cell])
+
+    def nearest(self, queries: np.ndarray, nprobe: int) -> np.ndarray:
+        best = np.full(len(queries), -np.inf, dtype=np.float32)
+        k = len(self.centroids)
+        nprobe = min(nprobe, k)
+        scores = queries @ self.centroids.T
+        probe = np.argpartition(-scores, nprobe - 1, axis=1)[:, :nprobe] if nprobe < k else \
+            np.tile(np.arange(k), (len(queries), 1))
+        cells = probe.ravel()
+        asking = np.repeat(np.arange(len(queries)), nprobe)
+        order = np.argsort(cells, kind="stable")
+        cells, asking = cells[order], asking[order]
+        bounds = np.searchsorted(cells, np.arange(k + 1))
+        for cell in np.flatnonzero((np.diff(bounds) > 0) & (self.sizes > 0)).tolist():
+            who = asking[bounds[cell]:bounds[cell + 1]]
+            sims = (queries[who] @ self.blocks[cell][:self.sizes[cell]].T).max(axis=1)
+            best[who] = np.maximum(best[who], sims)
+        return best
+
+
+class VectorIndex:
+    """The ids, cycles and normalised vectors of one collection, in memory, with the nearest-neighbour
+    similarity of a batch of query vectors: exact up to `exact_max` vectors, else the inverted file."""
+
+    def __init__(self, exact_max: int = EXACT_MAX, nprobe: int = NPROBE):
+        self.exact_max, self.nprobe = exact_max, nprobe
+        self.ids: list[str] = []
+        self.row: dict[str, int] = {}
+        self.cycles = np.zeros(0, dtype=np.int64)
+        self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._cells: _Cells | None = None
+        self._cells_built_at = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self.row
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self._vectors[:len(self.ids)]
+
+    def add(self, ids: list[str], vectors: np.ndarray, cycles: list[int] | np.ndarray) -> None:
+        if not len(ids):
+            return
+        vectors = _normalised(vectors)
+        n, need = len(self.ids), len(self.ids) + len(ids)
+        if self._vectors.shape[1] != vectors.shape[1]:
+            if n:
+                raise ValueError(f"dedup: {vectors.shape[1]}-dimensional vectors added to a "
+                                 f"{self._vectors.shape[1]}-dimensional index")
+            self._vectors = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        if need > len(self._vectors):
+            grown = np.empty((max(need, 2 * len(self._vectors), 1024), vectors.shape[1]), dtype=np.float32)
+            grown[:n] = self._vectors[:n]
+            self._vectors = grown
+        self._vectors[n:need] = vectors
+        self.row.update((item_id, n + i) for i, item_id in enumerate(ids))
+        self.ids.extend(ids)
+        self.cycles = np.concatenate([self.cycles, np.asarray(cycles, dtype=np.int64)])
+        if self._cells is not None:
+            with _one_blas_thread():
+                self._cells.add(vectors, n)
+
+    def ids_of_cycle(self, cycle: int) -> list[str]:
+        return [self.ids[i] for i in np.flatnonzero(self.cycles == cycle).tolist()]
+
+    def remove(self, ids: list[str]) -> None:
+        gone = {self.row[i] for i in ids if i in self.row}
+        if not gone:
+            return
+        keep = np.ones(len(self.ids), dtype=bool)
+        keep[list(gone)] = False
+        vectors = self.vectors[keep].copy()
+        self.ids = [i for i, k in zip(self.ids, keep.tolist()) if k]
+        self.row = {item_id: r for r, item_id in enumerate(self.ids)}
+        self.cycles = self.cycles[keep]
+        self._vectors = vectors
+        if self._cells is not None:
+            self._cells.remove(keep)
+
+    def nearest(self, queries: np.ndarray) -> np.ndarray:
+        """The largest cosine similarity of each query to a stored vector (-inf when nothing is stored)."""
+        queries = _normalised(queries)
+        n = len(self.ids)
+        if not n or not len(queries):
+            return np.full(len(queries), -np.inf, dtype=np.float32)
+        with _one_blas_thread():
+            if n <= self.exact_max:
+                self._cells = None
+                return _exact(queries, self.vectors)
+            if self._cells is None or n > 2 * self._cells_built_at:  # (re)train the cells as the store grows
+                self._cells, self._cells_built_at = _Cells(self.vectors), n
+            return self._cells.nearest(queries, self.nprobe)
+
+
+class _Shared:
+    """What every DedupStore on one path shares in a process: the client, the collections, the copies."""
+
+    def __init__(self, path: str, embedding: str):
+        self.path = path
         self.embedder = embedding_function(embedding)
+        self.indexes: dict[str, VectorIndex] = {}
+        self.lock = threading.RLock()
+        self.loads = 0
+        self.open()
+        self.reload()
+
+    def identity(self) -> tuple[int, int] | None:
+        """The Chroma database file's (device, inode): another after the directory was removed and made anew."""
+        try:
+            st = os.stat(os.path.join(self.path, "chroma.sqlite3"))
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def open(self) -> None:
+        self.client = chromadb.PersistentClient(path=self.path, settings=Settings(anonymized_telemetry=False))
         self.collections = {source: self.client.get_or_create_collection(
             name, embedding_function=self.embedder, configuration={"hnsw": dict(HNSW)})
             for source, name in COLLECTIONS.items()}
         self.batch = max(1, min(5000, self.client.get_max_batch_size()))
+        self.opened = self.identity()
+
+    def reopen(self) -> None:
+        """A fresh client and copies: Chroma's own per-process state does not see another process's writes."""
+        self.client.close()
+        self.open()
+        self.reload()
+
+    def reload(self) -> None:
+        """Read both collections back from Chroma into fresh in-memory copies."""
+        self.loads += 1
+        for source, collection in self.collections.items():
+            for _ in range(3):  # a concurrent writer can shift offset pages: read again until consistent
+                total = collection.count()
+                ids: list[str] = []
+                vectors, cycles = [], []
+                for offset in range(0, total, self.batch):
+                    got = collection.get(limit=self.batch, offset=offset, include=["embeddings", "metadatas"])
+                    ids += got["ids"]
+                    if len(got["ids"]):
+                        vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+                    cycles += [int((m or {}).get("cycle", -1)) for m in got["metadatas"]]
+                if len(ids) == total == len(set(ids)) == collection.count():
+                    break
+            index = VectorIndex()
+            index.add(ids, np.concatenate(vectors) if vectors else np.zeros((0, 1), np.float32), cycles)
+            self.indexes[source] = index
+
+    def in_step(self) -> bool:
+        return all(c.count() == len(self.indexes[s]) for s, c in self.collections.items())
+
+
+_SHARED: dict[tuple[str, str], _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+class DedupStore:
+    """The deduplication store of one run directory's Chroma path; see the module docstring."""
+
+    def __init__(self, path: str, embedding: str = "hashing"):
+        key = (os.path.realpath(path), embedding)
+        with _SHARED_LOCK:
+            shared = _SHARED.get(key)
+            if shared is None:
+                shared = _SHARED[key] = _Shared(path, embedding)
+        with shared.lock:
+            # another process wrote to this path since the copy was made, or the directory was made anew
+            if shared.identity() != shared.opened or not shared.in_step():
+                shared.reopen()
+        self._key, self._shared = key, shared
+
+    # read through the shared state: a reopen (after another process wrote) replaces them for every store
+    client = property(lambda self: self._shared.client)
+    collections = property(lambda self: self._shared.collections)
+    indexes = property(lambda self: self._shared.indexes)
+    embedder = property(lambda self: self._shared.embedder)
+    batch = property(lambda self: self._shared.batch)
 
     def close(self) -> None:
-        """Release the Chroma client (the process keeps one system per path until its last client closes)."""
-        self.client.close()
+        """Drop this process's in-memory copy of the path (the next DedupStore re-reads Chroma)."""
+        with _SHARED_LOCK:
+            if _SHARED.get(self._key) is self._shared:
+                del _SHARED[self._key]
+                self._shared.client.close()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder(texts), dtype=np.float32)
 
     def count(self) -> int:
-        return sum(c.count() for c in self.collections.values())
+        return sum(len(index) for index in self.indexes.values())
 
-    def _existing(self, ids: list[str]) -> dict[str, str]:
-        """{id: source} of the ids already stored."""
-        found: dict[str, str] = {}
-        for source, collection in self.collections.items():
-            for i in range(0, len(ids), self.batch):
-                found.update(dict.fromkeys(collection.get(ids=ids[i:i + self.batch], include=[])["ids"], source))
-        return found
+    def _source(self, item_id: str) -> str | None:
+        """Where an id is stored (training data first, as the look-up in both collections always said)."""
+        if item_id in self.indexes["train"]:
+            return "train"
+        return "eval" if item_id in self.indexes["eval"] else None
 
     def _add(self, source: str, ids: list[str], docs: list[str], vectors: np.ndarray,
              metas: list[dict[str, Any]]) -> None:
-        """Insert items known to be absent (callers check ids first; `add` skips upsert's look-up)."""
+        """Insert items known to be absent: into Chroma (the record) first, then the in-memory copy."""
         for i in range(0, len(ids), self.batch):
             self.collections[source].add(ids=ids[i:i + self.batch], documents=docs[i:i + self.batch],
                                          embeddings=vectors[i:i + self.batch], metadatas=metas[i:i + self.batch])
+        self.indexes[source].add(ids, vectors, [int(m.get("cycle", -1)) for m in metas])
 
     def add_eval(self, examples: list[Example], split: str) -> int:
-        """Store evaluation prompts (idempotent). Returns how many were new."""
-        ids = list(dict.fromkeys(example_id(e["prompt"]) for e in examples))
-        existing = self._existing(ids)
-        missing = [i for i in ids if i not in existing]
-        if not missing:
-            return 0
-        by_id = {example_id(e["prompt"]): e for e in examples}
-        docs = [by_id[i]["prompt"] for i in missing]
-        self._add("eval", missing, docs, self.embed(docs), [{"split": split} for _ in missing])
-        return len(missing)
+        """Store evaluation prompts (idempotent; no Chroma call when all are stored). Returns how many were new."""
+        with self._shared.lock:
+            ids = list(dict.fromkeys(example_id(e["prompt"]) for e in examples))
+            missing = [i for i in ids if self._source(i) is None]
+            if not missing:
+                return 0
+            by_id = {example_id(e["prompt"]): e for e in examples}
+            docs = [by_id[i]["prompt"] for i in missing]
+            self._add("eval", missing, docs, self.embed(docs), [{"split": split} for _ in missing])
+            return len(missing)
 
     def rollback(self, cycle: int) -> None:
         """Forget training examples stored for `cycle` (a node re-run after a crash starts clean)."""
-        self.collections["train"].delete(where={"cycle": cycle})
+        with self._shared.lock:
+            ids = self.indexes["train"].ids_of_cycle(int(cycle))
+            if not ids:  # the copy mirrors Chroma: nothing of that cycle is stored
+                return
+            self.collections["train"].delete(where={"cycle": int(cycle)})
+            self.indexes["train"].remove(ids)
 
     def train_ids_by_cycle(self) -> dict[int, set[str]]:
         """The stored training examples' ids, by the cycle that accepted them."""
+        index = self.indexes["train"]
         out: dict[int, set[str]] = {}
-        got = self.collections["train"].get(include=["metadatas"])
-        for item_id, meta in zip(got["ids"], got["metadatas"]):
-            out.setdefault(int(meta["cycle"]), set()).add(item_id)
+        for item_id, cycle in zip(index.ids, index.cycles.tolist()):
+            out.setdefault(int(cycle), set()).add(item_id)
         return out
 
     def add_accepted(self, examples: list[Example], cycle: int) -> None:
         """Store examples accepted earlier (rebuilding the store from a run's accepted data), unfiltered."""
-        by_id = {example_id(e["prompt"]): e for e in examples}
-        ids = [i for i in by_id if i not in self._existing(list(by_id))]
-        if ids:
-            docs = [by_id[i]["prompt"] for i in ids]
-            self._add("train", ids, docs, self.embed(docs),
-                      [{"cycle": cycle, "skill": str(by_id[i].get("skill"))} for i in ids])
+        with self._shared.lock:
+            by_id = {example_id(e["prompt"]): e for e in examples}
+            ids = [i for i in by_id if self._source(i) is None]
+            if ids:
+                docs = [by_id[i]["prompt"] for i in ids]
+                self._add("train", ids, docs, self.embed(docs),
+                          [{"cycle": cycle, "skill": str(by_id[i].get("skill"))} for i in ids])
 
     def follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
         """Make the training examples stored exactly the accepted data of `lineage` ({cycle: examples} of the
@@ -103,6 +388,10 @@ class DedupStore:
         `cycle` and later (a re-run after a crash, or a branch this one forked from went further) are
         forgotten, and a store that disagrees with the lineage (another branch's history, or a store
         lost or damaged) is rebuilt from it. Returns what was done: "in_step", "rolled_back" or "rebuilt"."""
+        with self._shared.lock:
+            return self._follow(lineage, cycle)
+
+    def _follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
         stored = self.train_ids_by_cycle()
         later = [c for c in stored if c >= cycle]
         for c in later:
@@ -120,31 +409,31 @@ class DedupStore:
     def filter(self, examples: list[Example], cycle: int, dedup_threshold: float,
                decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
         """Keep examples that are neither duplicates of stored items nor of each other; store the kept ones."""
-        dropped: list[tuple[Example, str]] = []
-        candidates: list[Example] = []
-        seen: set[str] = set()
-        for ex in examples:
-            key = example_id(ex["prompt"])
-            if key in seen:
-                dropped.append((ex, "exact_duplicate"))
-            else:
-                seen.add(key)
-                candidates.append(ex)
-        existing = self._existing([example_id(e["prompt"]) for e in candidates])
-        fresh = []
-        for ex in candidates:
-            source = existing.get(example_id(ex["prompt"]))
-            if source is None:
-                fresh.append(ex)
-            else:
-                dropped.append((ex, "eval_exact" if source == "eval" else "exact_duplicate"))
-        kept: list[Example] = []
-        for i in range(0, len(fresh), 1000):  # chunks see the kept examples of earlier chunks in the store
-            chunk_kept, chunk_dropped = self._filter_chunk(fresh[i:i + 1000], cycle, dedup_threshold,
-                                                           decontamination_threshold)
-            kept += chunk_kept
-            dropped += chunk_dropped
-        return kept, dropped
+        with self._shared.lock:
+            dropped: list[tuple[Example, str]] = []
+            candidates: list[Example] = []
+            seen: set[str] = set()
+            for ex in examples:
+                key = example_id(ex["prompt"])
+                if key in seen:
+                    dropped.append((ex, "exact_duplicate"))
+                else:
+                    seen.add(key)
+                    candidates.append(ex)
+            fresh = []
+            for ex in candidates:
+                source = self._source(example_id(ex["prompt"]))
+                if source is None:
+                    fresh.append(ex)
+                else:
+                    dropped.append((ex, "eval_exact" if source == "eval" else "exact_duplicate"))
+            kept: list[Example] = []
+            for i in range(0, len(fresh), CHUNK):  # chunks see the kept examples of earlier chunks in the store
+                chunk_kept, chunk_dropped = self._filter_chunk(fresh[i:i + CHUNK], cycle, dedup_threshold,
+                                                               decontamination_threshold)
+                kept += chunk_kept
+                dropped += chunk_dropped
+            return kept, dropped
 
     def _filter_chunk(self, fresh: list[Example], cycle: int, dedup_threshold: float,
                       decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
@@ -155,14 +444,16 @@ class DedupStore:
         # that a nearer training example can never hide a contaminated evaluation prompt.
         for source, threshold, reason in (("eval", decontamination_threshold, "eval_near"),
                                           ("train", dedup_threshold, "near_duplicate")):
-            if not self.collections[source].count():
+            if not len(self.indexes[source]):
                 continue
-            res = self.collections[source].query(query_embeddings=vectors, n_results=1, include=["distances"])
-            for j, dist in enumerate(res["distances"]):
-                if not near[j] and dist and dist[0] <= threshold:
+            # cosine distance as Chroma computed it (float32), compared as Python floats were
+            distances = (np.float32(1.0) - self.indexes[source].nearest(vectors)).astype(np.float64)
+            for j in np.flatnonzero(distances <= threshold).tolist():
+                if not near[j]:
                     near[j] = True
                     dropped.append((fresh[j], reason))
-        similar = (vectors @ vectors.T) >= 1.0 - dedup_threshold
+        with _one_blas_thread():
+            similar = (vectors @ vectors.T) >= 1.0 - dedup_threshold
         keep = np.zeros(len(fresh), dtype=bool)
         for i in range(len(fresh)):  # greedy within the chunk: the first of a near-duplicate group stays
             if near[i]:

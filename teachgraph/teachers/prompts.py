@@ -4,7 +4,9 @@ What is domain-specific (what the task is, what a good example looks like) comes
 (`domain.teacher_brief`, its skill descriptions and example prompts), never from copies of these
 templates. Every system prompt starts with a marker `[teachgraph:<role>]` naming the agent's role
 (servers and logs can tell the calls apart), and every user prompt carries its data as JSON between
-<input> and </input>.
+<input> and </input>. The generator's calls share one system prompt and order their input from the most
+static fields to the most varying (`INPUT_ORDER`), so a server's prefix cache reuses most of each prompt
+(benchmarks/prompt_prefix.py measures how much).
 """
 
 from __future__ import annotations
@@ -61,14 +63,27 @@ _SYSTEM = {
         "exemplars) whose counts add up to exactly {budget}. Give more data to skills with low accuracy, keep "
         "a little for every skill, and use the sample errors as exemplars. Answer with JSON: "
         "{{\"requests\": [...], \"notes\": \"...\"}}."),
+    # The generator's system prompt is the same for every request of a run (nothing of the request in it),
+    # so a server's prefix cache (SGLang's radix cache, llama.cpp's prompt cache) reuses it; see INPUT_ORDER.
     "generator": (
         "You are the data generator of a teacher that writes training data for a small student model.\n"
         "{brief}\n"
-        "Write exactly {count} new, distinct, CORRECT training examples for the requested skill (and subskill "
-        "and difficulty, when given), in the same format as the exemplars. Every answer must be exactly right. "
-        "Do not repeat any prompt listed under avoid. Answer with JSON: "
+        "Write exactly `count` (given in the input) new, distinct, CORRECT training examples for the requested "
+        "skill (and subskill and difficulty, when given), in the same format as the exemplars. Every answer "
+        "must be exactly right. Do not repeat any prompt listed under avoid. Answer with JSON: "
         "{{\"examples\": [{{{fields}}}]}}."),
 }
+
+# The order of a role's input fields, most static first: what is the same for more requests comes earlier,
+# so requests share a longer prefix with each other (the per-skill fields for every batch of the skill, the
+# per-request ones for its batches and top-ups), and what changes per call (seed, count, avoid) comes last.
+# Fields not named here (none, today) go between, sorted; roles not named here sort all their fields.
+INPUT_ORDER: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "generator": (("skill", "description", "exemplars", "subskill", "difficulty"),
+                  ("cycle", "seed", "count", "avoid")),
+}
+# A closing line after the input, for what changes per call and a model should not miss.
+_USER_TAIL = {"generator": "Write exactly {count} examples."}
 
 
 def example_fields(domain: Any) -> str:
@@ -78,11 +93,26 @@ def example_fields(domain: Any) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
 
+def _ordered(role: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with its keys in the role's INPUT_ORDER (nested values with sorted keys, as before)."""
+    first, last = INPUT_ORDER.get(role, ((), ()))
+    middle = sorted(k for k in data if k not in first and k not in last)
+    keys = [k for k in first if k in data] + middle + [k for k in last if k in data]
+    return {k: json.loads(json.dumps(data[k], sort_keys=True)) for k in keys}
+
+
 def messages(role: str, domain: Any, data: dict[str, Any], **fields: Any) -> list[BaseMessage]:
-    """The [system, user] messages of one agent call."""
+    """The [system, user] messages of one agent call: the role's instructions and the domain's brief, then
+    its input as JSON, the fields that vary most last (INPUT_ORDER)."""
     fields = {"fields": example_fields(domain), **fields}
     system = marker(role) + "\n" + _SYSTEM[role].format(brief=domain_brief(domain), **fields)
-    user = "<input>\n" + json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n</input>"
+    if role in INPUT_ORDER:
+        body = json.dumps(_ordered(role, data), ensure_ascii=False)
+    else:
+        body = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    user = "<input>\n" + body + "\n</input>"
+    if role in _USER_TAIL and "count" in fields:
+        user += "\n" + _USER_TAIL[role].format(**fields)
     return [SystemMessage(content=system), HumanMessage(content=user)]
 
 

@@ -427,3 +427,56 @@ def test_teacher_warnings_are_printed_even_when_quiet():
                    "message": "teacher: 12 of 12 calls failed (timeout 12); 12 fallbacks [offline]"})
     text = display.console.export_text()
     assert "warning" in text and "generate: teacher: 12 of 12 calls failed (timeout 12); 12 fallbacks [offline]" in text
+
+
+def test_generator_requests_share_a_static_prefix_and_put_what_varies_last():
+    """A cycle's generator calls: one system prompt for all (no count, seed or skill in it), the input's
+    fields from the most static (skill, description, exemplars) to the most varying (seed, count, avoid),
+    so batches of one request differ only from their seed on, and a top-up only from its count on."""
+    import json
+    import os
+
+    domain = get_domain("synthetic")
+    seen = []
+
+    def batch(messages, n):
+        seen.append(messages)
+        data = _input(messages)
+        size = 1 if data["count"] == 5 and not data["avoid"] else data["count"]  # one short first answer
+        made = domain.generate(data["skill"], data["subskill"], None, 40, seed=n)
+        return {"examples": [{"prompt": e["prompt"], "answer": e["answer"]} for e in made[:size]]}
+
+    client = StubClient(generator=batch)
+    requests = [{"skill": s, "subskill": sub, "count": 12, "difficulty": None, "exemplars": []}
+                for s, sub in (("min_digit", "4 digits"), ("min_digit", "6 digits"), ("parity", "3 digits"))]
+    out = LLMGenerator(client, domain, batch_size=5).generate_many(requests, cycle=2, seed=7)
+    assert len(out) == 36 and client.counts["topups"] >= 1
+    assert len({m[0].content for m in seen}) == 1  # one system prompt, whatever the count
+    assert all("Write exactly 5" not in m[0].content for m in seen)
+    for m in seen:
+        keys = list(json.loads(m[1].content.split("<input>")[1].split("</input>")[0]))
+        assert keys == ["skill", "description", "exemplars", "subskill", "difficulty", "cycle", "seed", "count", "avoid"]
+        assert m[1].content.endswith(f"Write exactly {_input(m)['count']} examples.")
+
+    def differ_at(a, b):  # the field in which two user messages first differ: the last one begun in their common prefix
+        head = a[:len(os.path.commonprefix([a, b]))]
+        return max((head.rfind(f'"{k}": '), k) for k in keys)[1]
+
+    users = [(_input(m), m[1].content) for m in seen]
+    same_request = [(a, b) for i, (da, a) in enumerate(users) for db, b in users[i + 1:]
+                    if (da["skill"], da["subskill"]) == (db["skill"], db["subskill"])]
+    assert same_request
+    for a, b in same_request:
+        assert keys.index(differ_at(a, b)) >= keys.index("seed")
+    topups = [(da, a) for da, a in users if da["avoid"]]
+    assert topups
+    for d, text in topups:
+        first = next(b for db, b in users if db["seed"] == d["seed"] and not db["avoid"])
+        assert keys.index(differ_at(text, first)) >= keys.index("count")
+    other_skill = next(b for db, b in users if db["skill"] == "parity")
+    assert differ_at(users[0][1], other_skill) == "skill"  # another skill: only the system prompt is shared
+
+
+def test_other_roles_keep_sorted_inputs():
+    messages = prompts.messages("planner", get_domain("synthetic"), {"budget": 4, "allocations": []}, budget=4)
+    assert messages[1].content == '<input>\n{"allocations": [], "budget": 4}\n</input>'
