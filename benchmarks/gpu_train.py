@@ -1,6 +1,6 @@
 """GPU training: tokens/s and peak memory of `HFStudent.train` for a ~1.1B Llama on one CUDA device.
 
-    python benchmarks/gpu_train.py [--out benchmarks/results/gpu_train.json] [--steps 24] [--compile]
+    python benchmarks/gpu_train.py [--out benchmarks/results/gpu_train.json] [--steps 48] [--compile]
     python benchmarks/gpu_train.py --device cpu --size tiny     # the same code path on a small model (CI)
 
 Prepared for a machine with a GPU (one H200: about 2-3 minutes, well under 5); without a CUDA device it
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda", help="cuda (default) or cpu (a rehearsal; use with --size tiny)")
     p.add_argument("--size", choices=sorted(SIZES), default="1b")
-    p.add_argument("--steps", type=int, default=24, help="optimizer steps per timed run (default 24)")
+    p.add_argument("--steps", type=int, default=48, help="optimizer steps per timed run (default 48)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--compile", action="store_true", help="also a full packed run with torch.compile")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gpu_train.json"))
