@@ -24,7 +24,9 @@ from teachgraph.students.base import ProgressFn, TrainSettings
 
 STUDENT_META = "teachgraph_student.json"
 # Packed rows hold about this many of a step's longest example: 2 leaves ~7% padding on the synthetic
-# domain's data (4: ~4.5%) while attention, computed over whole rows, grows with the row width.
+# domain's data (4: ~4.5%) while attention, computed over whole rows, grows with the row width. Measured
+# on the default tiny student (one epoch of a cycle, CPU seconds vs padded, median of 4 rounds): 2 ->
+# 1.30x, 3 -> 1.24x, 4 -> 1.22x.
 PACK_FACTOR = 2.0
 hf_logging.disable_progress_bar()  # teachgraph shows its own progress
 
