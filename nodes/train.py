@@ -14,7 +14,7 @@ from teachgraph.nodes.common import Step, derive_seed
 from teachgraph.students import TrainSettings
 from teachgraph.teachers.replay import training_set
 
-TRAIN_STATS = ("steps", "examples", "tokens", "tokens_per_second", "loss_first", "loss_last")
+TRAIN_STATS = ("steps", "examples", "tokens", "padded_tokens", "tokens_per_second", "loss_first", "loss_last")
 
 
 def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
@@ -27,7 +27,9 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     examples, start_from = training_set(ctx.train_mode, ctx.replay_fraction, str(paths.accepted(target)), earlier,
                                         step.services.base_student(), derive_seed(ctx.seed, "replay", target))
     settings = TrainSettings(epochs=ctx.epochs, batch_size=ctx.batch_size, learning_rate=ctx.learning_rate,
-                             seed=derive_seed(ctx.seed, "train", target))
+                             seed=derive_seed(ctx.seed, "train", target), pack=ctx.train_pack,
+                             grad_accum_steps=ctx.train_grad_accum_steps, precision=ctx.train_precision,
+                             gradient_checkpointing=ctx.train_gradient_checkpointing, compile=ctx.train_compile)
     torch.manual_seed(settings.seed)  # a fresh LoRA adapter's initial weights too, also in a resumed process
     student = step.services.students.for_training(start_from or state["student_path"])
     step.say(f"training on {len(examples)} examples")

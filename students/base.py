@@ -7,10 +7,17 @@ from typing import Callable, Protocol, Sequence
 
 from teachgraph.domains.base import Example
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """One cycle's optimisation settings (fields mirror the run configuration's `train_*` fields)."""
+    """One cycle's optimisation settings (fields mirror the run configuration's `train_*` fields).
+
+    `batch_size` is the number of examples per optimizer step whatever the other settings: packing and
+    gradient accumulation change how a step's examples are laid out and computed, not which examples a
+    step sees nor the loss (the mean over the step's answer tokens).
+    """
 
     epochs: float = 1.0
     batch_size: int = 64
@@ -19,6 +26,24 @@ class TrainSettings:
     warmup_fraction: float = 0.05
     max_grad_norm: float = 1.0
     seed: int = 0
+    # Pack each step's examples into rows as wide as its longest example (first-fit decreasing; position
+    # ids restart at 0 per example and attention stays inside each example), instead of one padded row
+    # per example. Same examples, same loss; fewer padding tokens computed.
+    pack: bool = True
+    # Split each step's examples into this many micro-batches, computed one after another with their
+    # gradients summed (less activation memory; same effective batch and loss).
+    grad_accum_steps: int = 1
+    # "fp32"; "bf16": autocast forward/backward to bfloat16, trainable weights and optimizer state stay
+    # fp32 (master weights); "auto": bf16 on CUDA devices that support it, fp32 on CPU.
+    precision: str = "auto"
+    gradient_checkpointing: bool = False  # recompute activations in backward (less memory, ~1/3 more compute)
+    compile: bool = False                 # torch.compile the training forward (opt-in; compile time first)
+
+    def __post_init__(self) -> None:
+        if self.grad_accum_steps < 1:
+            raise ValueError(f"grad_accum_steps must be >= 1, not {self.grad_accum_steps}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)

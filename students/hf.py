@@ -1,7 +1,8 @@
 """A Hugging Face causal LM as a student: any `AutoModelForCausalLM` by id or local path.
 
-Training is one readable loop (AdamW, warmup then cosine decay, loss on the answer tokens only);
-fine-tuning is full or peft LoRA. Evaluation is batched greedy decoding with a KV cache.
+Training is one readable loop (AdamW, warmup then cosine decay, loss on the answer tokens only; each
+step's examples packed into rows without padding, optionally accumulated over micro-batches, autocast
+to bf16 over fp32 master weights where it pays); fine-tuning is full or peft LoRA. Evaluation is batched greedy decoding with a KV cache.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from teachgraph.domains.base import Example
 from teachgraph.students.base import ProgressFn, TrainSettings
 
 STUDENT_META = "teachgraph_student.json"
+# Packed rows hold about this many of a step's longest example: 2 leaves ~7% padding on the synthetic
+# domain's data (4: ~4.5%) while attention, computed over whole rows, grows with the row width. Measured
+# on the default tiny student (one epoch of a cycle, CPU seconds vs padded, median of 4 rounds): 2 ->
+# 1.30x, 3 -> 1.24x, 4 -> 1.22x.
+PACK_FACTOR = 2.0
 hf_logging.disable_progress_bar()  # teachgraph shows its own progress
 
 
@@ -111,11 +117,12 @@ class HFStudent:
                 ids = prompt_ids[i]
                 input_ids[row, width - len(ids):] = torch.tensor(ids)
                 attention[row, width - len(ids):] = 1
-            output = self.model.generate(
-                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad,
-                eos_token_id=stop,
-            )
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                output = self.model.generate(
+                    input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                    max_new_tokens=self.max_new_tokens, do_sample=False, pad_token_id=pad,
+                    eos_token_id=stop,
+                )
             for row, i in enumerate(index):
                 new = output[row, width:].tolist()
                 end = next((k for k, token in enumerate(new) if token in stop), len(new))
@@ -124,15 +131,69 @@ class HFStudent:
         return answers
 
     # -- training ---------------------------------------------------------------------------
+    def _collate(self, sequences: Sequence[list[int]], label_start: Sequence[int], batch: Sequence[int],
+                 pack: bool) -> tuple[dict, int, int]:
+        """Model inputs for the examples `batch` (indices into `sequences`), their real token count and
+        the count computed (padding included).
+
+        Padded: one row per example, right-padded, with an attention mask. Packed: rows about
+        PACK_FACTOR x the longest example wide (see `pack_rows`), filled first-fit decreasing; position ids restart at 0 for every example (and
+        for a row's padding tail), which is how transformers marks packed sequences: without an
+        attention mask it attends only within each example, so every example sees exactly the context
+        it sees padded. Labels cover answer tokens only, never an example's first token (the previous
+        example's last token would otherwise be trained to predict it)."""
+        lengths = [len(sequences[i]) for i in batch]
+        if pack:
+            rows, width = pack_rows(lengths, PACK_FACTOR)
+        else:
+            rows, width = [[k] for k in range(len(batch))], max(lengths)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, members in enumerate(rows):
+            col = 0
+            for k in members:
+                seq, start = sequences[batch[k]], max(1, label_start[batch[k]])
+                n = len(seq)
+                input_ids[r, col:col + n] = torch.tensor(seq)
+                labels[r, col + start:col + n] = torch.tensor(seq[start:])
+                positions[r, col:col + n] = torch.arange(n)
+                attention[r, col:col + n] = 1
+                col += n
+            positions[r, col:] = torch.arange(width - col)
+        device = self.device
+        if pack:
+            inputs = {"input_ids": input_ids.to(device), "position_ids": positions.to(device),
+                      "labels": labels.to(device)}
+        else:
+            inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device),
+                      "labels": labels.to(device)}
+        return inputs, sum(lengths), input_ids.numel()
+
+    def _precision(self, settings: TrainSettings) -> torch.dtype | None:
+        """The autocast dtype for this device and setting (None: plain fp32)."""
+        device = self.device
+        if settings.precision == "bf16":
+            return torch.bfloat16
+        if settings.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+
     def train(self, examples: Sequence[Example], settings: TrainSettings, progress: ProgressFn | None = None) -> dict:
         if not examples:
-            return {"steps": 0, "examples": 0, "tokens": 0, "seconds": 0.0, "tokens_per_second": None,
-                    "loss_first": None, "loss_last": None}
+            return {"steps": 0, "examples": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0,
+                    "tokens_per_second": None, "loss_first": None, "loss_last": None}
         torch.manual_seed(settings.seed)
         generator = torch.Generator().manual_seed(settings.seed)
         sequences, label_start = self._training_ids(examples)
 
         params = [p for p in self.model.parameters() if p.requires_grad]
+        autocast = self._precision(settings)
+        for p in params:  # master weights: the optimizer updates fp32 copies, whatever the compute dtype
+            if p.dtype != torch.float32:
+                p.data = p.data.float()
         optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
         steps_per_epoch = math.ceil(len(sequences) / settings.batch_size)
         total_steps = max(1, round(steps_per_epoch * settings.epochs))
@@ -144,39 +205,53 @@ class HFStudent:
             progress_frac = (step - warmup) / max(1, total_steps - warmup)
             return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_frac)))
 
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        if settings.gradient_checkpointing:
+            self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        attention_before = getattr(self.model.config, "_attn_implementation", None)
+        if autocast is not None and self.device.type == "cpu" and attention_before == "sdpa":
+            # torch's CPU sdpa kernels are slower in bf16 than fp32 at these sizes (its backward above
+            # all); plain matmul-softmax attention gets the bf16 matmul speed. Same math.
+            self.model.set_attn_implementation("eager")
+        forward = torch.compile(self.model, dynamic=True) if settings.compile else self.model
+        device_type = self.device.type
         self.model.train()
-        started, tokens, losses = time.perf_counter(), 0, []
+        started, tokens, padded, losses = time.perf_counter(), 0, 0, []
         order: list[int] = []
-        for step in range(total_steps):
-            if not order:
-                order = torch.randperm(len(sequences), generator=generator).tolist()
-            batch, order = order[:settings.batch_size], order[settings.batch_size:]
-            width = max(len(sequences[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            labels = torch.full((len(batch), width), -100, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                seq = sequences[i]
-                input_ids[row, :len(seq)] = torch.tensor(seq)
-                labels[row, label_start[i]:len(seq)] = torch.tensor(seq[label_start[i]:])
-                attention[row, :len(seq)] = 1
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
-            out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                             labels=labels.to(self.device))
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-            optimizer.step()
-            tokens += int(attention.sum())
-            losses.append(out.loss.item())
-            if progress is not None:
-                progress(step + 1, total_steps, losses[-1])
+        try:
+            for step in range(total_steps):
+                if not order:
+                    order = torch.randperm(len(sequences), generator=generator).tolist()
+                batch, order = order[:settings.batch_size], order[settings.batch_size:]
+                # answer tokens the loss averages over: the whole step's, also when accumulated
+                answer_tokens = sum(len(sequences[i]) - max(1, label_start[i]) for i in batch)
+                micro = math.ceil(len(batch) / settings.grad_accum_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step)
+                optimizer.zero_grad(set_to_none=True)
+                step_loss = 0.0
+                for start in range(0, len(batch), micro):
+                    inputs, real, computed = self._collate(sequences, label_start, batch[start:start + micro],
+                                                           settings.pack)
+                    with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                        out = forward(**inputs, use_cache=False,
+                                      num_items_in_batch=torch.tensor(answer_tokens, device=self.device))
+                    out.loss.backward()
+                    step_loss += out.loss.item()
+                    tokens, padded = tokens + real, padded + computed
+                torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+                optimizer.step()
+                losses.append(step_loss)
+                if progress is not None:
+                    progress(step + 1, total_steps, losses[-1])
+        finally:
+            if settings.gradient_checkpointing:
+                self.model.activation_checkpointing_disable()
+            if getattr(self.model.config, "_attn_implementation", None) != attention_before:
+                self.model.set_attn_implementation(attention_before)
+            self.model.eval()
         seconds = time.perf_counter() - started
-        self.model.eval()
-        return {"steps": total_steps, "examples": len(sequences), "tokens": tokens, "seconds": round(seconds, 3),
-                "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        return {"steps": total_steps, "examples": len(sequences), "tokens": tokens, "padded_tokens": padded,
+                "seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
                 "loss_first": round(losses[0], 4), "loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4)}
 
     # -- persistence ------------------------------------------------------------------------
@@ -187,6 +262,37 @@ class HFStudent:
         meta = dict(self.meta, prompt_format=self.prompt_format, max_new_tokens=self.max_new_tokens,
                     finetune=self.finetune)
         Path(path, STUDENT_META).write_text(json.dumps(meta, indent=2))
+
+
+def first_fit_decreasing(lengths: Sequence[int], width: int) -> list[list[int]]:
+    """Indices of `lengths` in rows of at most `width` tokens, longest first into the first row with room
+    (ties keep their order, so the layout is deterministic)."""
+    rows: list[list[int]] = []
+    room: list[int] = []
+    for k in sorted(range(len(lengths)), key=lambda k: -lengths[k]):
+        row = next((r for r, free in enumerate(room) if free >= lengths[k]), None)
+        if row is None:
+            rows.append([])
+            room.append(width)
+            row = len(rows) - 1
+        rows[row].append(k)
+        room[row] -= lengths[k]
+    return rows
+
+
+def pack_rows(lengths: Sequence[int], factor: float = PACK_FACTOR) -> tuple[list[list[int]], int]:
+    """(rows of indices, row width) packing sequences of these lengths with little padding: as many rows
+    as `factor` x the longest sequence per row needs, made just wide enough to hold everything (widened
+    a token or 1% at a time until first-fit decreasing fits them into that many rows), or one sequence
+    per row where that computes no more."""
+    longest, total = max(lengths), sum(lengths)
+    count = max(1, math.ceil(total / (factor * longest)))
+    width = max(longest, math.ceil(total / count))
+    while len(rows := first_fit_decreasing(lengths, width)) > count:
+        width += max(1, width // 100)
+    if len(rows) * width >= len(lengths) * longest:  # e.g. equal lengths: one per row wastes nothing
+        return [[k] for k in range(len(lengths))], longest
+    return rows, width
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -221,7 +327,9 @@ class StudentUnavailable(RuntimeError):
 def _load_student(path_or_id: str, finetune: str, lora: LoraSettings | None, prompt_format: str | None,
                   max_new_tokens: int | None, device: str) -> HFStudent:
     target = pick_device(device)
-    dtype = torch.bfloat16 if target.type == "cuda" else torch.float32
+    # Full fine-tuning keeps fp32 weights (the optimizer's master weights; compute is autocast to bf16 on
+    # CUDA, see TrainSettings.precision). LoRA trains fp32 adapters over a frozen base, which may be bf16.
+    dtype = torch.bfloat16 if target.type == "cuda" and finetune == "lora" else torch.float32
     local = Path(path_or_id)
     meta = json.loads((local / STUDENT_META).read_text()) if (local / STUDENT_META).exists() else {}
     adapter = local / "adapter_config.json"
@@ -246,6 +354,9 @@ def _load_student(path_or_id: str, finetune: str, lora: LoraSettings | None, pro
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token  # batched (left-padded) generation needs a pad token
     model.to(target)
+    for p in model.parameters():  # peft upcasts fresh adapters itself; loaded ones are made sure of here
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
     model.eval()
     # A model of its own (not one saved by teachgraph) is prompted through its chat template when it
     # has one (instruction-tuned models), identically before and after training.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -272,3 +274,243 @@ def test_lora_adapter_loads_merged_for_full_finetuning(adapter, domain):
     before = weights(merged)
     merged.train(lora_data(domain)[:64], TrainSettings(epochs=1, batch_size=32, seed=0))
     assert not same_weights(before, weights(merged))
+
+
+# -- training layout and precision (issue 13) --------------------------------------------------
+
+def mixed_lengths(domain, n_per_skill: int = 12, seed: int = 5) -> list[dict]:
+    """Examples of several skills, so sequence lengths vary (short parity prompts, long length ones)."""
+    data = []
+    for skill in ("parity", "successor", "length", "first_letter", "max_digit"):
+        data += domain.generate(skill, None, None, n_per_skill, seed=seed)
+    return data
+
+
+def losses_of(student: HFStudent, data, settings: TrainSettings) -> tuple[list[float], dict]:
+    seen: list[float] = []
+    stats = student.train(data, settings, progress=lambda step, total, loss: seen.append(loss))
+    return seen, stats
+
+
+def close_weights(a: dict, b: dict, rtol: float, atol: float) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=rtol, atol=atol) for k in a)
+
+
+def test_packing_computes_fewer_tokens_with_the_same_loss_and_gradients(domain):
+    student = tiny(LEARNER, seed=2)
+    data = mixed_lengths(domain)
+    sequences, starts = student._training_ids(data)
+    batch = list(range(len(data)))
+    results = {}
+    for pack in (False, True):
+        student.model.zero_grad(set_to_none=True)
+        inputs, real, computed = student._collate(sequences, starts, batch, pack)
+        loss = student.model(**inputs, use_cache=False).loss
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in student.model.named_parameters()}
+        results[pack] = loss.item(), grads, real, computed, inputs["input_ids"].shape[0]
+    padded, packed = results[False], results[True]
+    assert padded[2] == packed[2] == sum(len(s) for s in sequences)  # every real token, once
+    assert padded[4] == len(data) and packed[4] < len(data) / 2  # fewer rows ...
+    assert packed[3] - packed[2] < 0.3 * (padded[3] - padded[2])  # ... and much less padding computed
+    assert packed[0] == pytest.approx(padded[0], rel=1e-5)
+    for name, grad in padded[1].items():
+        assert torch.allclose(packed[1][name], grad, rtol=1e-4, atol=1e-6), name
+
+
+def test_packed_examples_do_not_attend_to_each_other(domain):
+    """An example's logits are the same alone and packed beside others (position ids restart, attention
+    stays inside the example), and changing its neighbour changes nothing."""
+    student = tiny(LEARNER, seed=3)
+    data = [{"prompt": "len abcdefgh", "answer": "8"}, {"prompt": "succ 41", "answer": "42"},
+            {"prompt": "len xy", "answer": "2"}]
+    sequences, starts = student._training_ids(data)
+    model = student.model.eval()
+
+    def packed_logits(seqs):
+        inputs, _, _ = student._collate(seqs, starts, [0, 1, 2], pack=True)
+        with torch.no_grad():
+            logits = model(input_ids=inputs["input_ids"], position_ids=inputs["position_ids"], use_cache=False).logits
+        return inputs, logits
+
+    def where(inputs, seq):  # (row, column) of a sequence in the packed batch
+        for r, row in enumerate(inputs["input_ids"].tolist()):
+            for c in range(len(row) - len(seq) + 1):
+                if row[c:c + len(seq)] == seq:
+                    return r, c
+        raise AssertionError(f"{seq} not packed")
+
+    inputs, logits = packed_logits(sequences)
+    assert inputs["input_ids"].shape[0] < 3  # some row holds two examples
+    for seq in sequences:
+        r, c = where(inputs, seq)
+        with torch.no_grad():
+            alone = model(input_ids=torch.tensor([seq]), use_cache=False).logits[0]
+        assert torch.allclose(logits[r, c:c + len(seq)], alone, atol=1e-5)
+    # examples 1 and 2 share a row; another example 1 leaves example 2's logits unchanged
+    assert where(inputs, sequences[1])[0] == where(inputs, sequences[2])[0]
+    changed = [sequences[0], student._training_ids([{"prompt": "succ 77", "answer": "78"}])[0][0], sequences[2]]
+    again, other = packed_logits(changed)
+    r, c = where(inputs, sequences[2])
+    r2, c2 = where(again, sequences[2])
+    n = len(sequences[2])
+    assert torch.allclose(other[r2, c2:c2 + n], logits[r, c:c + n], atol=1e-6)
+    # labels: answers only, never an example's first token (it would be predicted from the neighbour)
+    assert int((inputs["labels"] != -100).sum()) == sum(len(s) - st for s, st in zip(sequences, starts))
+    for seq in sequences:
+        r, c = where(inputs, seq)
+        assert inputs["labels"][r, c] == -100 and inputs["position_ids"][r, c] == 0
+
+
+def test_packed_training_follows_the_padded_loss_curve(domain):
+    data = mixed_lengths(domain, n_per_skill=30)
+    settings = TrainSettings(epochs=2, batch_size=32, learning_rate=3e-3, seed=7)
+    a, b = tiny(LEARNER, seed=4), tiny(LEARNER, seed=4)
+    padded, stats_padded = losses_of(a, data, replace(settings, pack=False))
+    packed, stats_packed = losses_of(b, data, settings)  # packing is the default
+    assert len(padded) == len(packed) == stats_padded["steps"]
+    assert packed == pytest.approx(padded, rel=2e-3, abs=2e-4)
+    assert packed[-1] < packed[0] - 0.5  # it learned something, so the comparison means something
+    assert close_weights(weights(a), weights(b), rtol=1e-2, atol=2e-4)
+    assert stats_packed["tokens"] == stats_padded["tokens"]
+    real = stats_padded["tokens"]
+    assert stats_packed["padded_tokens"] - real < 0.5 * (stats_padded["padded_tokens"] - real)  # padding computed
+
+
+def test_gradient_accumulation_gives_the_same_loss_curve(domain):
+    data = mixed_lengths(domain, n_per_skill=20)
+    settings = TrainSettings(epochs=2, batch_size=24, learning_rate=3e-3, seed=2)
+    curves, students = {}, {}
+    for accum in (1, 3, 24):
+        students[accum] = tiny(LEARNER, seed=5)
+        curves[accum], stats = losses_of(students[accum], data, replace(settings, grad_accum_steps=accum))
+        assert stats["steps"] == 2 * math.ceil(len(data) / 24)  # steps count the effective batch
+    assert curves[1][-1] < curves[1][0] - 0.5
+    for accum in (3, 24):
+        assert curves[accum] == pytest.approx(curves[1], rel=2e-3, abs=2e-4), accum
+        assert close_weights(weights(students[accum]), weights(students[1]), rtol=1e-2, atol=2e-4), accum
+    with pytest.raises(ValueError, match="grad_accum_steps"):
+        TrainSettings(grad_accum_steps=0)
+
+
+def test_gradient_checkpointing_trains_the_same_and_is_switched_off_after(domain):
+    data = mixed_lengths(domain)
+    settings = TrainSettings(epochs=2, batch_size=16, learning_rate=3e-3, seed=3)
+    plain, checkpointed = tiny(LEARNER, seed=6), tiny(LEARNER, seed=6)
+    on_during = []
+    reference, _ = losses_of(plain, data, settings)
+    curve = []
+    checkpointed.train(data, replace(settings, gradient_checkpointing=True),
+                       progress=lambda s, t, loss: (curve.append(loss),
+                                                    on_during.append(checkpointed.model.is_activation_checkpointing)))
+    assert all(on_during) and len(on_during) == len(reference)
+    assert not checkpointed.model.is_activation_checkpointing  # predict and save see the usual model
+    assert curve == pytest.approx(reference, rel=1e-4, abs=1e-5)
+    assert curve[-1] < curve[0] - 0.3
+
+
+def test_bf16_autocast_trains_with_fp32_master_weights(domain):
+    data = mixed_lengths(domain)
+    settings = TrainSettings(epochs=2, batch_size=16, learning_rate=3e-3, seed=3)
+    fp32, bf16 = tiny(LEARNER, seed=7), tiny(LEARNER, seed=7)
+    reference, _ = losses_of(fp32, data, replace(settings, precision="fp32"))
+    seen_dtypes = set()
+    hook = bf16.model.model.layers[0].mlp.down_proj.register_forward_hook(
+        lambda module, args, output: seen_dtypes.add(output.dtype) if module.training else None)
+    curve, _ = losses_of(bf16, data, replace(settings, precision="bf16"))
+    hook.remove()
+    assert seen_dtypes == {torch.bfloat16}  # the forward really ran in bf16 ...
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # ... over fp32 weights
+    assert bf16.model.config._attn_implementation == fp32.model.config._attn_implementation  # restored
+    assert curve != reference  # a different computation
+    assert curve == pytest.approx(reference, rel=0.05, abs=0.02)  # of the same thing
+    assert curve[-1] < curve[0] - 0.3
+    # "auto" is fp32 on the CPU: the same numbers as fp32
+    auto = tiny(LEARNER, seed=7)
+    assert losses_of(auto, data, settings)[0] == reference
+    with pytest.raises(ValueError, match="precision"):
+        TrainSettings(precision="fp16")
+
+
+def test_bf16_weights_are_trained_as_fp32_master_weights(domain):
+    """A model handed over in bf16 (as GPUs used to load full fine-tuning) is trained in fp32 copies:
+    AdamW on bf16 weights loses small updates."""
+    student = tiny(SMALL, seed=0)
+    student.model.to(torch.bfloat16)
+    stats = student.train(mixed_lengths(domain), TrainSettings(epochs=1, batch_size=16, precision="bf16", seed=0))
+    assert stats["steps"] == 4
+    assert all(p.dtype == torch.float32 for p in student.model.parameters() if p.requires_grad)
+    assert student.predict(["parity 0110"])  # and it still predicts
+
+
+def test_torch_compile_setting_trains(domain):
+    data = mixed_lengths(domain, n_per_skill=4)
+    settings = TrainSettings(epochs=3, batch_size=20, learning_rate=3e-3, seed=1)
+    eager, compiled = tiny(SMALL, seed=8), tiny(SMALL, seed=8)
+    reference, _ = losses_of(eager, data, settings)
+    curve, _ = losses_of(compiled, data, replace(settings, compile=True))
+    assert curve == pytest.approx(reference, rel=1e-3, abs=1e-4)
+    assert not same_weights(weights(compiled), weights(tiny(SMALL, seed=8)))  # the real parameters were trained
+    assert close_weights(weights(compiled), weights(eager), rtol=1e-3, atol=1e-5)
+
+
+def test_lora_trains_with_gradient_checkpointing_and_bf16(base_dir, domain):
+    student = load_student(base_dir, finetune="lora", lora=LoraSettings(r=4, alpha=8, dropout=0.0), device="cpu")
+    frozen = {n: p.detach().clone() for n, p in student.model.named_parameters() if not p.requires_grad}
+    stats = student.train(lora_data(domain), TrainSettings(epochs=3, batch_size=32, learning_rate=1e-2, seed=0,
+                                                           gradient_checkpointing=True, precision="bf16"))
+    assert stats["loss_last"] < stats["loss_first"] - 0.5
+    assert not student.model.is_activation_checkpointing
+    after = dict(student.model.named_parameters())
+    assert all(torch.equal(after[n], v) for n, v in frozen.items())
+    assert all(p.dtype == torch.float32 for p in student.model.parameters() if p.requires_grad)
+
+
+def test_pack_rows_places_every_sequence_once_within_the_width():
+    from teachgraph.students.hf import pack_rows
+
+    rng = __import__("random").Random(0)
+    for _ in range(50):
+        lengths = [rng.randint(1, 40) for _ in range(rng.randint(1, 80))]
+        rows, width = pack_rows(lengths, 2.0)
+        assert sorted(k for row in rows for k in row) == list(range(len(lengths)))
+        assert width >= max(lengths) and all(sum(lengths[k] for k in row) <= width for row in rows)
+        assert len(rows) * width <= 1.5 * sum(lengths) + 2 * max(lengths)  # little padding
+        assert len(rows) * width <= len(lengths) * max(lengths)  # never more than one padded row each
+    assert pack_rows([5, 3, 2], 2.0) == ([[0, 1, 2]], 10)  # no padding at all
+    assert pack_rows([5, 5, 5], 2.0) == ([[0], [1], [2]], 5)  # packing would compute 2 x 10 tokens
+
+
+# -- the prepared GPU benchmark ----------------------------------------------------------------
+
+def gpu_train_module():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_train.py"
+    spec = importlib.util.spec_from_file_location("gpu_train", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_benchmark_without_cuda_says_so_and_measures_nothing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "gpu.json"
+    assert gpu_train_module().main(["--out", str(out)]) == 0
+    assert "no CUDA device" in capsys.readouterr().out
+    assert not out.exists()
+
+
+def test_gpu_benchmark_rehearses_its_runs_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    assert gpu_train_module().main(["--device", "cpu", "--size", "tiny", "--steps", "2", "--batch-size", "4",
+                                    "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    runs = {r["run"]: r for r in result["runs"]}
+    assert set(runs) == {"full, packed", "full, padded", "full, packed, gradient checkpointing", "lora, packed"}
+    assert all(r["steps"] == 2 and r["useful_tokens_per_s"] > 0 for r in runs.values())
+    assert runs["full, packed"]["padding_share"] < runs["full, padded"]["padding_share"]
+    assert runs["full, packed"]["trainable_dtypes"] == ["torch.float32"]
+    assert runs["lora, packed"]["trainable_parameters"] < runs["lora, packed"]["parameters"]
+    assert runs["lora, packed"]["trainable_dtypes"] == ["torch.float32"]
