@@ -33,11 +33,12 @@ HERE = Path(__file__).resolve().parent
 # name: (what it measures, timeout in seconds full / smoke). Run in this order; the long one last.
 BENCHMARKS = {
     "cycle_cost": ("seconds per stage per cycle, orchestration overhead", 1200, 300),
-    "train_throughput": ("HFStudent.train vs a bare PyTorch loop, FLOP/s", 900, 300),
+    "train_throughput": ("HFStudent.train (packed, padded, bf16) vs a bare PyTorch loop, useful FLOP/s", 900, 300),
     "eval_throughput": ("batched vs one-by-one evaluation", 600, 300),
     "dedup": ("DedupStore checks/s at 1k/10k/100k, duplicate precision/recall", 1200, 300),
     "resume": ("time to first work after SIGKILL, nodes re-executed", 900, 300),
     "teacher_throughput": ("LLM teacher client throughput vs the fake server", 600, 300),
+    "prompt_prefix": ("shared-prefix share of the generator's prompt tokens (and llama.cpp prompt reuse)", 900, 300),
     "teaching_efficiency": ("validation gain per generated example, per environment", 3600, 600),
 }
 

@@ -22,6 +22,8 @@ from teachgraph.teachers.usage import add_usage
 
 
 def check_teacher_health(*args: Any, **kwargs: Any) -> None:
+    """teachers.llm_client.check_teacher_health, imported on first use: the LLM client pulls in openai and
+    langchain, which an offline run never needs."""
     from teachgraph.teachers.llm_client import check_teacher_health as check
 
     check(*args, **kwargs)

@@ -13,7 +13,8 @@ from tests.conftest import ROOT, TINY
 
 from .conftest import cli_env
 
-BENCHMARKS = ["cycle_cost", "train_throughput", "eval_throughput", "dedup", "resume", "teacher_throughput"]
+BENCHMARKS = ["cycle_cost", "train_throughput", "eval_throughput", "dedup", "resume", "teacher_throughput",
+              "prompt_prefix"]
 TIMEOUT = 600
 
 
@@ -115,3 +116,13 @@ def test_teacher_throughput(smoke):
     r = smoke["results"]["teacher_throughput"]["results"]
     assert r["requests"] > 0 and r["examples_per_s"] > 0
     assert 0 < r["fraction_of_ideal"] < 10
+
+
+def test_prompt_prefix(smoke):
+    r = smoke["results"]["prompt_prefix"]["results"]
+    before, after = r["shares"]["before"], r["shares"]["after"]
+    for shares in (before, after):
+        assert shares["calls"] > 0 and 0 < shares["radix_reusable"] <= shares["prompt_units"]
+        assert 0 < shares["radix_share"] < 1 and shares["prefix_common_to_all"] > 0
+    assert after["prefix_common_to_all"] > before["prefix_common_to_all"]  # the reordering is what it measures
+    assert r["unit"] in ("tokens", "characters") and (r["unit"] == "tokens") == (r["server_missing"] is None)
