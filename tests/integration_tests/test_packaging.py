@@ -5,6 +5,7 @@ does, and `graph`), and `teachgraph run` works from a directory holding a stray 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -48,6 +49,17 @@ def test_every_package_folder_is_listed_and_every_listed_package_exists():
     assert found == listed, f"unlisted: {sorted(found - listed)}; missing: {sorted(listed - found)}"
 
 
+def _tracked_copy(dest: Path) -> Path:
+    """The files git tracks (what a clone holds), so that no build/ left in the checkout leaks in."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
+
+
 def _tiny_package(root: Path, name: str) -> Path:
     """A project that ships a top-level package `name` whose __init__ says who it is."""
     project = root / f"{name}-project"
@@ -70,7 +82,7 @@ def test_a_regular_install_lives_beside_generic_top_level_packages(tmp_path, bas
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "deps.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
-    for project in (ROOT, _tiny_package(tmp_path, "agents"), _tiny_package(tmp_path, "graph")):
+    for project in (_tracked_copy(tmp_path / "src"), _tiny_package(tmp_path, "agents"), _tiny_package(tmp_path, "graph")):
         out = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                               "--target", str(site), "--upgrade", str(project)],
                              capture_output=True, text=True, timeout=300)
