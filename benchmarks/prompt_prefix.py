@@ -103,7 +103,7 @@ class ScriptedTeacher:
 
 def plan(domain, budget: int) -> list[dict]:
     """10 skills x 3 subskills, uneven counts adding up to the budget (like a skill-tree allocation)."""
-    from teachgraph.teachers.planner import split_budget
+    from teachgraph.environments.base import split_budget
 
     pairs = [(skill, sub) for skill, subs in domain.skill_catalog().items() for sub in subs[:3]]
     weights = [1 + (7 * i) % 5 for i in range(len(pairs))]
