@@ -21,7 +21,8 @@ from teachgraph.teachers.replay import REPLAY_FILE  # written here, read by the 
 BASE_VERSION = 2
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (benchmarks record it too)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -50,7 +51,7 @@ def build_fingerprint(domain: Domain) -> dict[str, str]:
     modules = [sys.modules[__name__], hf, tiny, student_base, domain_base, sys.modules[type(domain).__module__]]
     sources = {m.__name__: stable_hash(Path(inspect.getsourcefile(m)).read_text(encoding="utf-8")) for m in modules}
     return {"code": stable_hash(sources), "torch": torch.__version__, "transformers": transformers.__version__,
-            "cpu": _cpu_model()}
+            "cpu": cpu_model()}
 
 
 def cache_root() -> Path:

@@ -33,7 +33,7 @@ def test_editing_the_code_that_builds_the_base_student_changes_its_key(tmp_path,
 
 def test_another_cpu_or_torch_gives_another_key(monkeypatch):
     before = _key()
-    monkeypatch.setattr(pretrain, "_cpu_model", lambda: "AMD EPYC 7B13")
+    monkeypatch.setattr(pretrain, "cpu_model", lambda: "AMD EPYC 7B13")
     assert _key() != before
     monkeypatch.undo()
     import torch
