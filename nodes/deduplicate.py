@@ -31,10 +31,8 @@ def split_solved(step: Step, student_path: str, examples: list[dict]) -> tuple[l
 
 def lineage(state: TeachState, paths: Any, target: int) -> dict[int, list[dict]]:
     """{cycle: accepted examples} of the cycles before `target` on this branch (the store must hold these)."""
-    earlier = state.get("accepted_paths")
-    if earlier is None:  # a run started before the state kept its lineage
-        earlier = [str(paths.accepted(c)) for c in range(1, target) if paths.accepted(c).exists()]
-    return {int(Path(p).parent.name.rsplit("_", 1)[1]): read_jsonl(p) for p in earlier}
+    return {int(Path(p).parent.name.rsplit("_", 1)[1]): read_jsonl(p)
+            for p in paths.lineage(state.get("accepted_paths"), target)}
 
 
 def deduplicate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:

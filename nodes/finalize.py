@@ -22,9 +22,7 @@ def build_summary(ctx: TeachContext, state: TeachState, best: dict[str, Any], te
                   test_per_skill: dict[str, float]) -> dict[str, Any]:
     paths = RunPaths.of(state["run_dir"], state.get("branch"))
     history = state["history"]
-    accepted = state.get("accepted_paths")
-    if accepted is None:  # a run started before the state kept its lineage
-        accepted = [str(paths.accepted(r["cycle"])) for r in history if paths.accepted(r["cycle"]).exists()]
+    accepted = paths.lineage(state.get("accepted_paths"), state["cycle"] + 1)
     cycles = [{k: v for k, v in r.items() if k not in {"student_path", "eval_path"}} for r in history]
     return {
         "config": ctx.public_dump(),

@@ -21,9 +21,7 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     target = state["plan"]["cycle"]
     step = Step("train", state, runtime, target)
     ctx, paths = step.ctx, step.paths
-    earlier = state.get("accepted_paths")
-    if earlier is None:  # a run started before the state kept its lineage: this branch's earlier cycles
-        earlier = [str(paths.accepted(c)) for c in range(1, target) if paths.accepted(c).exists()]
+    earlier = paths.lineage(state.get("accepted_paths"), target)
     examples, start_from = training_set(ctx.train_mode, ctx.replay_fraction, str(paths.accepted(target)), earlier,
                                         step.services.base_student(), derive_seed(ctx.seed, "replay", target))
     settings = TrainSettings(epochs=ctx.epochs, batch_size=ctx.batch_size, learning_rate=ctx.learning_rate,

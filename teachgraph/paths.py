@@ -83,6 +83,14 @@ class RunPaths:
     def student(self, k: int) -> Path:
         return self.cycle(k) / "student"
 
+    def lineage(self, recorded: list[str] | None, before: int) -> list[str]:
+        """The accepted.jsonl files of this branch's trained cycles before `before`, in order: the graph
+        state's record (`accepted_paths`, which a fork inherits), or, for a run whose state predates that
+        record, the files of this branch on disk."""
+        if recorded is not None:
+            return list(recorded)
+        return [str(self.accepted(c)) for c in range(1, before) if self.accepted(c).exists()]
+
     def accepted_until(self, k: int) -> list[dict[str, Any]]:
         """Every accepted training example of this branch's cycles 1..k, in cycle order (runs whose state
         predates `accepted_paths`)."""
