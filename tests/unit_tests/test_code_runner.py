@@ -247,20 +247,7 @@ def test_extract_code_skips_other_languages_and_falls_back_to_the_text():
 
 
 
-# ---- verdicts a program cannot forge (issue 12) --------------------------------------------------
-
-FALLBACK = "bwrap,netns,landlock,seccomp,caps"
-
-
-@pytest.fixture(params=["full", "fallback"])
-def mode(request, monkeypatch):
-    """Every forgery runs under every layer this machine has, and guard-only."""
-    if request.param == "fallback":
-        monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", FALLBACK)
-    else:
-        monkeypatch.delenv("TEACHGRAPH_SANDBOX_DISABLE", raising=False)
-    return request.param
-
+# ---- verdicts a program cannot forge (issue 12); `mode` (full layers, guard-only) is in conftest.py -----
 
 # Each tries to pass tests it does not solve (it prints a wrong answer or nothing) by reaching
 # whatever decides the verdict: the harness's frames, its module globals, its results file, the

@@ -25,30 +25,12 @@ import pytest
 from teachgraph.domains import sandbox
 from teachgraph.domains.sandbox import LAYERS, SandboxLimits, SandboxResult, isolation_available, run_python
 
+from .conftest import FALLBACK
+
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox targets Linux"),
               pytest.mark.timeout(120)]
 
 LIMITS = SandboxLimits(cpu_seconds=1, wall_seconds=4, memory_mb=256, output_bytes=200_000, file_bytes=1_000_000)
-# The guard-only fallback: a machine without bubblewrap, namespaces, Landlock, seccomp or capabilities.
-FALLBACK = "bwrap,netns,landlock,seccomp,caps"
-KERNEL_ONLY_LAYERS = {"bwrap", "netns", "userns", "landlock", "seccomp", "caps"}
-
-
-@pytest.fixture(params=["full", "fallback"])
-def mode(request, monkeypatch):
-    """Hostile programs run twice: under every layer this machine has, and guard-only."""
-    if request.param == "fallback":
-        monkeypatch.setenv("TEACHGRAPH_SANDBOX_DISABLE", FALLBACK)
-    else:
-        monkeypatch.delenv("TEACHGRAPH_SANDBOX_DISABLE", raising=False)
-    available = {layer for layer, ok in isolation_available().items() if ok}
-    if request.param == "fallback":
-        assert not available & KERNEL_ONLY_LAYERS
-    else:
-        assert {"rlimits", "no_new_privs", "audit_guard"} <= available
-    return request.param
-
-
 def rss_mb() -> float:
     """This process's current resident memory."""
     with open("/proc/self/status") as f:
