@@ -1,10 +1,15 @@
 """A simulated teacher server for tests: a real HTTP server speaking OpenAI chat completions.
 
-    python tests/fake_teacher_server.py --port 0 --model fake-teacher [--latency 0.05]
+    python tests/fake_teacher_server.py --port 0 --model fake-teacher [--latency 0.05] [--slots N]
         [--reject-json-schema] [--faults invalid_json,http_500,...] [--port-file PATH]
 
 Routes: POST /v1/chat/completions (response_format json_schema / json_object, usage counts),
-GET /v1/models, GET /health, GET /stats (request counts), POST /control (fault injection).
+GET /v1/models, GET /health, GET /stats (request counts), POST /control (fault injection), and the routes
+sglang-router probes on a worker: GET /server_info, /get_server_info, /model_info, /get_model_info.
+
+Overload like a self-hosted engine (SGLang, llama.cpp): with `slots` N, at most N chat requests are worked
+on at once, each for `latency` seconds; the others queue (no HTTP 429), so latency grows with the requests
+in flight. /stats reports `in_flight` and `peak_in_flight` (since the last reset).
 
 It recognises the calling agent from the `[teachgraph:<role>]` marker of the system prompt, reads the
 JSON between <input> and </input> of the last user message, and answers with schema-valid content;
@@ -26,6 +31,7 @@ Faults (each consumed by one chat request, in order; optionally only by requests
   An outage is a fault that every chat request (of `outage_role`, if given) takes until it is switched
   off with {"outage": null}: the teacher is down, then back.
 POST /control {"faults": [...], "role": null, "every": 1, "slow_s": 3, "drip_s": 1, "reject_json_schema": bool,
+               "latency": s, "slots": N | null,
                "outage": fault | null, "outage_role": role | null,
                "hold": {"role": "generator", "after": N} | null, "release": bool, "reset_stats": bool}
 Hold: requests of the role after the first N block until {"release": true}; then they get HTTP 503.
@@ -34,6 +40,7 @@ Hold: requests of the role after the first N block until {"release": true}; then
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import random
@@ -224,9 +231,15 @@ ANSWERS = {"skill_label": answer_skill_label, "skill_group": answer_skill_group,
 
 # -- the server ------------------------------------------------------------------------------------
 class State:
-    def __init__(self, model: str, latency: float, reject_json_schema: bool, faults: list[str]):
+    def __init__(self, model: str, latency: float, reject_json_schema: bool, faults: list[str],
+                 slots: int | None = None, model_path: str | None = None):
         self.model, self.latency, self.reject_json_schema = model, latency, reject_json_schema
+        self.model_path = model_path or model  # what /server_info reports (sglang-router loads its tokenizer)
         self.lock = threading.Lock()
+        self.slots = slots                      # chat requests worked on at once (None: no limit)
+        self.working = 0
+        self.slot_free = threading.Condition(self.lock)
+        self.in_flight = 0
         self.faults: list[str] = list(faults)
         self.fault_role: str | None = None
         self.every = 1
@@ -240,6 +253,7 @@ class State:
         self.reset()
 
     def reset(self) -> None:
+        self.peak_in_flight = getattr(self, "in_flight", 0)
         self.requests = 0
         self.by_role: Counter = Counter()
         self.answered_by_role: Counter = Counter()
@@ -271,7 +285,25 @@ class State:
                     "answered": sum(self.bodies.values()), "distinct_answered": len(self.bodies),
                     "repeated_answered": sum(1 for v in self.bodies.values() if v > 1),
                     "held": self.hold is not None and not self.released.is_set(), "outage": self.outage,
-                    "open_stalls": self.open_stalls}
+                    "open_stalls": self.open_stalls, "in_flight": self.in_flight, "peak_in_flight": self.peak_in_flight,
+                    "slots": self.slots, "latency": self.latency}
+
+    @contextlib.contextmanager
+    def work(self) -> Any:
+        """One chat request's `latency` seconds of work, in one of `slots` slots (queued until one is free)."""
+        with self.slot_free:
+            while self.slots is not None and self.working >= self.slots:
+                self.slot_free.wait(0.5)
+            self.working += 1
+            latency = self.latency
+        try:
+            if latency:
+                time.sleep(latency)
+            yield
+        finally:
+            with self.slot_free:
+                self.working -= 1
+                self.slot_free.notify_all()
 
 
 def _completion(model: str, content: str, prompt_tokens: int, finish_reason: str = "stop") -> dict[str, Any]:
@@ -315,6 +347,13 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"object": "list", "data": [{"id": self.state.model, "object": "model", "owned_by": "fake"}]})
         elif self.path == "/stats":
             self._send(200, self.state.stats())
+        elif self.path in ("/server_info", "/get_server_info"):
+            self._send(200, {"model_path": self.state.model_path, "tokenizer_path": self.state.model_path,
+                             "served_model_name": self.state.model, "max_total_num_tokens": 65536,
+                             "dp_size": 1, "tp_size": 1, "version": "fake"})
+        elif self.path in ("/model_info", "/get_model_info"):
+            self._send(200, {"model_path": self.state.model_path, "tokenizer_path": self.state.model_path,
+                             "is_generation": True, "served_model_name": self.state.model})
         else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -323,7 +362,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/control":
             self._control(json.loads(raw or b"{}"))
         elif self.path in ("/v1/chat/completions", "/chat/completions"):
-            self._chat(raw)
+            state = self.state
+            with state.lock:
+                state.in_flight += 1
+                state.peak_in_flight = max(state.peak_in_flight, state.in_flight)
+            try:
+                self._chat(raw)
+            finally:
+                with state.lock:
+                    state.in_flight -= 1
         else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -342,9 +389,10 @@ class Handler(BaseHTTPRequestHandler):
                 if body["outage"] is not None and body["outage"] not in FAULTS:
                     return self._send(400, {"error": {"message": f"unknown outage {body['outage']!r}; known {FAULTS}"}})
                 state.outage, state.outage_role = body["outage"], body.get("outage_role")
-            for key in ("slow_s", "drip_s", "latency", "reject_json_schema", "every"):
+            for key in ("slow_s", "drip_s", "latency", "reject_json_schema", "every", "slots"):
                 if key in body:
                     setattr(state, key, body[key])
+            state.slot_free.notify_all()  # queued requests see a changed slot count at once
             if "hold" in body:
                 state.hold = body["hold"]
                 state.released.clear()
@@ -371,8 +419,8 @@ class Handler(BaseHTTPRequestHandler):
         if hold and hold.get("role") in (None, role) and seen > int(hold.get("after", 0)):
             state.released.wait()
             return self._reply(503, {"error": {"message": "held and released"}}, None)
-        if state.latency:
-            time.sleep(state.latency)
+        with state.work():
+            pass
         fmt = (request.get("response_format") or {}).get("type")
         if fmt == "json_schema" and state.reject_json_schema:
             return self._reply(400, {"error": {"message": "response_format of type 'json_schema' is not supported by "
@@ -487,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", default="fake-teacher")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every chat request")
+    parser.add_argument("--slots", type=int, default=None, help="chat requests worked on at once; the others queue")
+    parser.add_argument("--model-path", default=None, help="the model path /server_info reports (default: --model)")
     parser.add_argument("--reject-json-schema", action="store_true", help="answer json_schema requests with HTTP 400")
     parser.add_argument("--faults", default="", help="comma-separated faults for the next requests")
     parser.add_argument("--port-file", help="write the bound port here once listening")
@@ -498,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     server.request_queue_size = 128
-    server.state = State(args.model, args.latency, args.reject_json_schema, faults)  # type: ignore[attr-defined]
+    server.state = State(args.model, args.latency, args.reject_json_schema, faults, args.slots,  # type: ignore[attr-defined]
+                         args.model_path)
     port = server.server_address[1]
     if args.port_file:
         Path(args.port_file).write_text(str(port), encoding="utf-8")

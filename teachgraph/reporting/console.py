@@ -66,6 +66,9 @@ class Display:
             where = f"cycle {event['cycle']} · " if event.get("cycle") is not None else ""
             self.console.print(f"[bold yellow]warning[/bold yellow]: {where}{escape(str(event.get('node', '')))}: "
                                f"{escape(str(event.get('message', '')))}")
+        elif kind == "teacher_concurrency" and not self.quiet:  # backpressure (teachers.backpressure)
+            self.console.print(f"[dim]teacher concurrency {event.get('previous')} -> {event.get('limit')} of "
+                               f"{event.get('max')} ({event.get('reason', '')})[/dim]")
         elif kind == "cycle":
             self.console.print(cycle_line(event["record"]))
 

@@ -14,8 +14,11 @@ One `TeacherClient.ask(role, messages, schema)` call returns a validated pydanti
     MIN_CALLS_FOR_FAILURE_RATE calls on) stops with `TeacherFailing` (see `check_teacher_health`);
   * a response cache in the run directory (SQLite, keyed by a hash of model, messages, schema,
     temperature and seed), so a resumed run never pays twice for a call it already made;
+  * backpressure: the requests in flight follow an adaptive limit within `teacher_concurrency`
+    (teachgraph.teachers.backpressure: a start-up ramp, additive increase, multiplicative decrease when
+    latency says the server is queueing); every decrease and recovery is a `teacher_concurrency` event;
   * counters (calls, requests, cache hits, prompt/completion tokens, retries, repairs, fallbacks, errors
-    by kind, failed calls by kind) for the run's summary.
+    by kind, failed calls by kind, concurrency decreases, overloaded requests) for the run's summary.
 
 `TeacherClient.map` runs calls concurrently on a bounded thread pool, so that SGLang can batch them.
 """
@@ -23,6 +26,7 @@ One `TeacherClient.ask(role, messages, schema)` call returns a validated pydanti
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import re
 import sqlite3
@@ -43,6 +47,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 from pydantic import BaseModel, ValidationError
 
 from teachgraph.teachers import prompts
+from teachgraph.teachers.backpressure import AdaptiveLimit
 from teachgraph.domains.base import stable_hash
 
 T = TypeVar("T", bound=BaseModel)
@@ -54,7 +59,8 @@ CALL_BUDGET_TIMEOUTS = 3  # a call's time budget: at most this many request time
 MIN_CALLS_FOR_FAILURE_RATE = 8  # the failure rate of fewer calls never stops a run (one early timeout must not)
 DEFAULT_MAX_FAILURE_RATE = 0.5  # TeachContext.max_teacher_failure_rate's default, for callers without a context
 COUNTERS = ("calls", "requests", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "repairs",
-            "format_fallbacks", "fallbacks", "failures")  # failures: calls without a usable answer (any reason)
+            "format_fallbacks", "fallbacks", "failures",  # failures: calls without a usable answer (any reason)
+            "concurrency_decreases", "overloaded_requests")  # backpressure (teachgraph.teachers.backpressure)
 
 # servers found to reject json_schema, per (url, model): remembered for the whole process
 _JSON_MODE_ONLY: set[tuple[str, str]] = set()
@@ -391,6 +397,13 @@ class TeacherClient:
         self.errors: Counter = Counter()
         self.failed: Counter = Counter()     # calls without a usable answer, by why
         self.tripped: str | None = None      # the TeacherFailing message once too many calls failed
+        self.limiter = AdaptiveLimit(self.concurrency, on_change=self._concurrency_changed)
+        self._limiter_seen = (0, 0)          # (decreases, overloaded) already counted
+
+    def _concurrency_changed(self, event: dict[str, Any]) -> None:
+        from teachgraph.nodes.common import emit
+
+        emit({"type": "teacher_concurrency", **event})
 
     # -- accounting ---------------------------------------------------------------------------
     def count(self, **amounts: int) -> None:
@@ -401,14 +414,23 @@ class TeacherClient:
         with self._lock:
             self.errors[kind] += 1
 
+    def _take_limiter_counts(self) -> None:
+        decreases, overloaded = self.limiter.decreases, self.limiter.overloaded
+        seen_decreases, seen_overloaded = self._limiter_seen
+        self.counts.update({"concurrency_decreases": decreases - seen_decreases,
+                            "overloaded_requests": overloaded - seen_overloaded})
+        self._limiter_seen = (decreases, overloaded)
+
     def usage(self) -> dict[str, Any]:
         with self._lock:
+            self._take_limiter_counts()
             return self._usage()
 
     def take_usage(self) -> dict[str, Any]:
         """usage() since the last take_usage(), then count afresh: each node reads (and is judged by) its
         own share of the run's one client."""
         with self._lock:
+            self._take_limiter_counts()
             out = self._usage()
             self.counts.clear()
             self.errors.clear()
@@ -456,7 +478,8 @@ class TeacherClient:
         return {"type": "json_schema",
                 "json_schema": {"name": schema.__name__, "schema": schema_json(schema), "strict": False}}
 
-    def _send(self, conversation: list[BaseMessage], schema: type[BaseModel], deadline: float) -> tuple[str, bool]:
+    def _send(self, conversation: list[BaseMessage], schema: type[BaseModel], deadline: float,
+              role: str = "unknown") -> tuple[str, bool]:
         """One answer (content, truncated), with retries on transient errors and the json_mode fallback;
         each request ends by its own deadline (timeout_s) and by the call's (`deadline`, monotonic)."""
         attempt, kind = 0, "timeout"
@@ -471,14 +494,21 @@ class TeacherClient:
                 messages = [SystemMessage(content=str(system.content)
                                           + prompts.json_mode_instructions(schema_json(schema))),
                             *conversation[1:]]
+            ticket = self.limiter.acquire(role, deadline)
+            if ticket is None:
+                raise TeacherCallFailed(f"teacher call gave up after {attempt} retries: its budget of "
+                                        f"{self.call_budget_s:g} s was spent waiting for a free slot "
+                                        f"(the server is overloaded)", "timeout")
             self.count(requests=1)
             try:
-                with request_deadline(time.monotonic() + min(self.timeout_s, left)):
+                with request_deadline(time.monotonic() + min(self.timeout_s, deadline - time.monotonic())):
                     message = self.llm.invoke(messages, response_format=self._response_format(schema))
+                self.limiter.release(ticket)
                 self._count_tokens(getattr(message, "usage_metadata", None))
                 return str(message.content or ""), False
             except Exception as error:  # noqa: BLE001 - classified below; unknown kinds are re-raised
                 kind = classify(error)
+                self.limiter.release(ticket, None if kind == "truncated" else kind)
                 if kind == "truncated":
                     completion = next(e for e in _chain(error) if isinstance(e, openai.LengthFinishReasonError)).completion
                     usage = completion.usage
@@ -532,7 +562,7 @@ class TeacherClient:
         conversation = messages
         for repair in range(MAX_REPAIRS + 1):
             try:
-                content, truncated = self._send(conversation, schema, deadline)
+                content, truncated = self._send(conversation, schema, deadline, role)
             except TeacherCallFailed as error:
                 self._call_failed(role, error.kind)
                 raise
@@ -561,11 +591,13 @@ class TeacherClient:
         raise TeacherCallFailed(f"{role}: no valid answer after {MAX_REPAIRS} repairs ({problem[:300]})", kind)
 
     def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-        """fn over items on at most `concurrency` threads, results in order."""
+        """fn over items on at most `concurrency` threads, results in order (the requests themselves are
+        also bounded by the adaptive limit). Each item runs in a copy of the caller's context, so that events
+        from the threads reach the run's stream."""
         if len(items) <= 1 or self.concurrency <= 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items)), thread_name_prefix="teacher") as pool:
-            futures = [pool.submit(fn, item) for item in items]
+            futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
             try:
                 return [future.result() for future in futures]
             except BaseException:  # e.g. TeacherFailing: what has not started yet never starts
