@@ -112,6 +112,12 @@ class TeachContext(BaseModel):
     train_gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass "
                                                "(less memory, more compute; for big students).")
     train_compile: bool = Field(False, description="torch.compile the training forward (opt-in).")
+    train_processes: int = Field(1, ge=1, le=64, description="Processes the train node trains in: above 1, "
+                                 "`torchrun --nproc-per-node N` (gloo on CPU, one thread each; NCCL on GPUs, one "
+                                 "GPU each) with the same global batch and the same loss curve.")
+    train_parallel: Literal["ddp", "fsdp"] = Field("ddp", description="With train_processes > 1: DDP (a copy of "
+                                                   "the student per process), or FSDP2 fully_shard (parameters, "
+                                                   "gradients and optimizer state sharded: students too big for one device).")
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Answer length limit (None: the domain's).")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: all cores).")
@@ -175,7 +181,8 @@ class TeachContext(BaseModel):
     def fingerprint(self) -> dict[str, Any]:
         """The fields that define a run's results (where it is written, and where and how fast the
         teacher is served, do not)."""
-        return self.model_dump(exclude={"run_dir", "threads", "device", "teacher_url", "teacher_api_key",
+        return self.model_dump(exclude={"run_dir", "threads", "device", "train_processes", "train_parallel",
+                                        "teacher_url", "teacher_api_key",
                                         "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency",
                                         "max_teacher_failure_rate"})
 

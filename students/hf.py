@@ -7,13 +7,14 @@ to bf16 over fp32 master weights where it pays); fine-tuning is full or peft LoR
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -21,6 +22,9 @@ from transformers.utils import logging as hf_logging
 
 from teachgraph.domains.base import Example
 from teachgraph.students.base import ProgressFn, TrainSettings
+
+if TYPE_CHECKING:
+    from teachgraph.students.distributed import Ranks
 
 STUDENT_META = "teachgraph_student.json"
 # Packed rows hold about this many of a step's longest example: 2 leaves ~7% padding on the synthetic
@@ -181,7 +185,11 @@ class HFStudent:
             return torch.bfloat16
         return None
 
-    def train(self, examples: Sequence[Example], settings: TrainSettings, progress: ProgressFn | None = None) -> dict:
+    def train(self, examples: Sequence[Example], settings: TrainSettings, progress: ProgressFn | None = None,
+              ranks: "Ranks | None" = None) -> dict:
+        """Fine-tune in place. With `ranks` (one of several torchrun processes, see students/distributed.py)
+        this process computes its share of every step's examples through `ranks.module` (DDP or FSDP2),
+        with the loss still divided by the whole step's answer tokens: the same steps, the same loss."""
         if not examples:
             return {"steps": 0, "examples": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0,
                     "tokens_per_second": None, "loss_first": None, "loss_last": None}
@@ -212,7 +220,8 @@ class HFStudent:
             # torch's CPU sdpa kernels are slower in bf16 than fp32 at these sizes (its backward above
             # all); plain matmul-softmax attention gets the bf16 matmul speed. Same math.
             self.model.set_attn_implementation("eager")
-        forward = torch.compile(self.model, dynamic=True) if settings.compile else self.model
+        module = ranks.module if ranks is not None else self.model
+        forward = torch.compile(module, dynamic=True) if settings.compile else module
         device_type = self.device.type
         self.model.train()
         started, tokens, padded, losses = time.perf_counter(), 0, 0, []
@@ -224,20 +233,29 @@ class HFStudent:
                 batch, order = order[:settings.batch_size], order[settings.batch_size:]
                 # answer tokens the loss averages over: the whole step's, also when accumulated
                 answer_tokens = sum(len(sequences[i]) - max(1, label_start[i]) for i in batch)
-                micro = math.ceil(len(batch) / settings.grad_accum_steps)
+                # this process's examples of the step (all of them in one process); a rank left without
+                # any computes one with weight 0, since every rank must take part in the gradient sync
+                mine, weight = (batch, 1.0) if ranks is None else ranks.share(batch)
+                micro = math.ceil(len(mine) / settings.grad_accum_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step)
                 optimizer.zero_grad(set_to_none=True)
                 step_loss = 0.0
-                for start in range(0, len(batch), micro):
-                    inputs, real, computed = self._collate(sequences, label_start, batch[start:start + micro],
+                for start in range(0, len(mine), micro):
+                    inputs, real, computed = self._collate(sequences, label_start, mine[start:start + micro],
                                                            settings.pack)
-                    with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=autocast is not None):
-                        out = forward(**inputs, use_cache=False,
-                                      num_items_in_batch=torch.tensor(answer_tokens, device=self.device))
-                    out.loss.backward()
-                    step_loss += out.loss.item()
-                    tokens, padded = tokens + real, padded + computed
+                    last = start + micro >= len(mine)
+                    with (ranks.sync(last) if ranks is not None else contextlib.nullcontext()):
+                        with torch.autocast(device_type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                            out = forward(**inputs, use_cache=False,
+                                          num_items_in_batch=torch.tensor(answer_tokens, device=self.device))
+                        # DDP and FSDP average the ranks' gradients: x world size makes that their sum
+                        (out.loss * (weight * ranks.world_size) if ranks is not None else out.loss).backward()
+                    step_loss += out.loss.item() * weight
+                    if weight:
+                        tokens, padded = tokens + real, padded + computed
+                if ranks is not None:
+                    step_loss = ranks.sum(step_loss)
                 torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
                 optimizer.step()
                 losses.append(step_loss)
@@ -250,9 +268,12 @@ class HFStudent:
                 self.model.set_attn_implementation(attention_before)
             self.model.eval()
         seconds = time.perf_counter() - started
+        if ranks is not None:  # the whole job's tokens, from every process
+            tokens, padded = int(ranks.sum(tokens)), int(ranks.sum(padded))
         return {"steps": total_steps, "examples": len(sequences), "tokens": tokens, "padded_tokens": padded,
                 "seconds": round(seconds, 3), "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
-                "loss_first": round(losses[0], 4), "loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4)}
+                "loss_first": round(losses[0], 4), "loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+                "losses": losses}
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str) -> None:

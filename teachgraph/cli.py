@@ -316,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         from teachgraph.domains.loaders import DatasetUnavailable
         from teachgraph.students.hf import StudentUnavailable
 
+        from teachgraph.students.distributed import TrainingFailed  # a training process crashed: resumable
         from teachgraph.teachers.llm_client import TeacherFailing  # a failing teacher: resumable once it is back
-        if not isinstance(error, (DatasetUnavailable, StudentUnavailable, TeacherFailing)):
+        if not isinstance(error, (DatasetUnavailable, StudentUnavailable, TeacherFailing, TrainingFailed)):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
