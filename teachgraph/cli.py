@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--mem-fraction-static", type=float, help="GPU memory fraction for weights and KV cache")
     serve.add_argument("--served-model-name", help="the model name clients use (default: --model-path)")
     serve.add_argument("--wait", type=float, default=900, help="seconds to wait for the server to become healthy")
+    serve.add_argument("--replicas", type=int, default=1, help="start this many workers with sglang-router in "
+                       "front on --port (the run points at the router; see teachgraph/replicas.py)")
+    serve.add_argument("--worker-command", help="with --replicas: each worker's command line instead of SGLang's, "
+                       "with {port}, {host}, {model_path}, {index}, {python} filled in")
+    serve.add_argument("--worker-base-port", type=int, help="with --replicas: the first worker's port (default --port + 1)")
+    serve.add_argument("--router-policy", default="cache_aware",
+                       choices=["cache_aware", "round_robin", "power_of_two", "random"], help="with --replicas")
+    serve.add_argument("--router-python", help="with --replicas: a Python that has sglang-router (default: its own "
+                       "venv in the teachgraph cache, created on first use)")
+    serve.add_argument("--log-dir", help="with --replicas: the workers' and router's logs and replicas.json")
     serve.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                        help="everything after --extra goes to sglang.launch_server unchanged")
 
@@ -290,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise RunError(str(error)) from None
             except OSError as error:
                 raise RunError(f"the report could not be written: {error}") from None
+        elif args.command == "serve-teacher" and (args.replicas > 1 or args.worker_command):
+            from teachgraph.replicas import ReplicasError, serve_replicas
+
+            try:
+                return serve_replicas(args)
+            except ReplicasError as error:
+                raise RunError(str(error)) from None
         elif args.command == "serve-teacher":
             from teachgraph.serve import ServeError, serve_teacher
 

@@ -240,6 +240,7 @@ class State:
         self.working = 0
         self.slot_free = threading.Condition(self.lock)
         self.in_flight = 0
+        self.answer_log: Any = None  # --answer-log: a line per answered request
         self.faults: list[str] = list(faults)
         self.fault_role: str | None = None
         self.every = 1
@@ -527,6 +528,9 @@ class Handler(BaseHTTPRequestHandler):
             if status == 200 and answered_hash:
                 state.bodies[answered_hash] += 1
                 state.answered_by_role[role] += 1
+                if state.answer_log is not None:  # on disk at once: it outlives a killed server
+                    state.answer_log.write(json.dumps({"hash": answered_hash, "role": role}) + "\n")
+                    state.answer_log.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reject-json-schema", action="store_true", help="answer json_schema requests with HTTP 400")
     parser.add_argument("--faults", default="", help="comma-separated faults for the next requests")
     parser.add_argument("--port-file", help="write the bound port here once listening")
+    parser.add_argument("--answer-log", help="append a JSON line (body hash, role) per answered chat request")
     args = parser.parse_args(argv)
     faults = [f for f in args.faults.split(",") if f]
     unknown = sorted(set(faults) - set(FAULTS))
@@ -550,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     server.request_queue_size = 128
     server.state = State(args.model, args.latency, args.reject_json_schema, faults, args.slots,  # type: ignore[attr-defined]
                          args.model_path)
+    if args.answer_log:
+        server.state.answer_log = open(args.answer_log, "a", encoding="utf-8")  # type: ignore[attr-defined]
     port = server.server_address[1]
     if args.port_file:
         Path(args.port_file).write_text(str(port), encoding="utf-8")
