@@ -38,6 +38,8 @@ BENCHMARKS = {
     "dedup": ("DedupStore checks/s at 1k/10k/100k, duplicate precision/recall", 1200, 300),
     "resume": ("time to first work after SIGKILL, nodes re-executed", 900, 300),
     "teacher_throughput": ("LLM teacher client throughput vs the fake server", 600, 300),
+    "train_processes": ("training tokens/s in 1 vs 2 torchrun processes on CPU, loss curves compared", 1200, 300),
+    "teacher_replicas": ("teacher requests/s through sglang-router at 1 vs 2 fake workers", 600, 300),
     "prompt_prefix": ("shared-prefix share of the generator's prompt tokens (and llama.cpp prompt reuse)", 900, 300),
     "teaching_efficiency": ("validation gain per generated example, per environment", 3600, 600),
 }

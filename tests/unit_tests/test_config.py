@@ -181,3 +181,10 @@ def test_the_teacher_api_key_is_never_written(tmp_path, monkeypatch):
     assert ctx.api_key() == "sk-secret"
     monkeypatch.setenv("TEACHGRAPH_TEACHER_API_KEY", "sk-env")
     assert ctx.api_key() == "sk-env"
+
+
+def test_train_processes_and_parallel_are_validated_and_not_part_of_the_fingerprint():
+    assert "train_processes" in _message({"train_processes": 0})
+    assert "train_parallel" in _message({"train_parallel": "zero3"})
+    one, two = make_context({}), make_context({"train_processes": 2, "train_parallel": "fsdp"})
+    assert one.fingerprint() == two.fingerprint()  # how many processes train changes no result (1e-5)
