@@ -109,6 +109,15 @@ def worker_command(args: Any, index: int, port: int) -> list[str]:
     return sglang_command(_with(args, port=port))
 
 
+def worker_environment(args: Any, index: int) -> dict[str, str] | None:
+    """SGLang workers get GPUs of their own: worker i sees GPUs i*tp ... i*tp+tp-1 (unless CUDA_VISIBLE_DEVICES
+    is set already, or the workers are another command, which gets the environment unchanged)."""
+    if getattr(args, "worker_command", None) or "CUDA_VISIBLE_DEVICES" in os.environ:
+        return None
+    tp = int(getattr(args, "tp", 1) or 1) * int(getattr(args, "dp", 1) or 1)
+    return dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(str(index * tp + k) for k in range(tp)))
+
+
 def _with(args: Any, **changes: Any) -> Any:
     import argparse
 
@@ -133,13 +142,15 @@ class Proc:
     command: list[str]
     log: Path
     url: str
+    env: dict[str, str] | None = None
     process: subprocess.Popen | None = None
     restarts: int = 0
     exited_at: float | None = None
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(self.command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                            env=self.env)
         self.exited_at = None
 
     def alive(self) -> bool:
@@ -185,7 +196,8 @@ class Replicas:
         for index in range(args.replicas):
             port = base + index
             self.workers.append(Proc(f"worker-{index}", worker_command(args, index, port),
-                                     self.log_dir / f"worker-{index}.log", f"http://{self.host}:{port}"))
+                                     self.log_dir / f"worker-{index}.log", f"http://{self.host}:{port}",
+                                     env=worker_environment(args, index)))
         for worker in self.workers:
             worker.start()
         deadline = time.monotonic() + args.wait
