@@ -18,6 +18,10 @@ A rank that crashes (an exception, a kill, out of memory) makes torchrun stop th
 `train_in_processes` then raises TrainingFailed naming the rank, its exit code and the log, and the node
 fails before anything is written: the run stays at its last checkpoint and `teachgraph resume` retrains
 the cycle.
+
+torchrun and its ranks run in a process group of their own: an interrupted node kills them all, and ranks
+that have not exited EXIT_GRACE_S after rank 0 wrote the student and the stats (a rare hang on the way out,
+seen once here: rank 1 waiting in a futex after the final barrier) are killed and the training counts.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,6 +45,7 @@ from teachgraph.io import write_json_atomic
 
 PROGRESS_PREFIX = "teachgraph-train-progress "
 PARALLEL = ("ddp", "fsdp")
+EXIT_GRACE_S = 30.0  # how long the ranks may take to exit once rank 0 has written the stats
 
 
 class TrainingFailed(RuntimeError):
@@ -125,32 +134,66 @@ def train_in_processes(student_path: str, examples: Sequence[dict], settings: An
         if torch.cuda.device_count() < processes:
             raise TrainingFailed(f"train_processes={processes} needs {processes} GPUs (one per process); "
                                  f"{torch.cuda.device_count()} visible")
+    stats_path = Path(job["stats"])
     with open(log_path, "w", encoding="utf-8") as log:
+        # its own process group: torchrun and every rank go down together (an interrupted node, a hung exit)
         process = subprocess.Popen(torchrun_command(job_dir / "job.json", processes), env=rank_environment(device),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                   start_new_session=True)
+        lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+        finished_at = None
         try:
-            assert process.stdout is not None
-            for line in process.stdout:
+            while True:
+                try:
+                    line = lines.get(timeout=0.5)
+                except queue.Empty:
+                    line = ""
+                if line is None:  # every rank and torchrun closed the output: they are done
+                    code = process.wait()
+                    break
                 if line.startswith(PROGRESS_PREFIX):
                     done, total, loss = json.loads(line[len(PROGRESS_PREFIX):])
                     write_json_atomic(job_dir / "progress.json", {"step": done, "steps": total, "loss": loss})
                     if progress is not None:
                         progress(done, total, loss)
-                    continue
-                log.write(line)
-                log.flush()
-                tail.append(line.rstrip("\n"))
-            code = process.wait()
+                elif line:
+                    log.write(line)
+                    log.flush()
+                    tail.append(line.rstrip("\n"))
+                if finished_at is None and stats_path.exists():
+                    finished_at = time.monotonic()
+                elif finished_at is not None and time.monotonic() - finished_at > EXIT_GRACE_S:
+                    # rank 0 saved the student and its stats after the last collective; a rank that then hangs
+                    # on its way out (destroy_process_group can, pytorch#75097) costs nothing but must not block
+                    log.write(f"teachgraph: the ranks had not exited {EXIT_GRACE_S:g} s after training finished; "
+                              "stopped them\n")
+                    _kill_group(process)
+                    code = 0
+                    break
         except BaseException:
-            process.kill()  # the node is interrupted: take the ranks down with it
-            process.wait()
+            _kill_group(process)  # the node is interrupted: take the ranks down with it
             raise
-    if code != 0 or not Path(job["stats"]).exists():
+    if code != 0 or not stats_path.exists():
         raise TrainingFailed(f"training in {processes} processes failed (torchrun exit code {code}; "
                              f"{root_cause(list(tail))}); its log: {log_path}")
     stats = json.loads(Path(job["stats"]).read_text(encoding="utf-8"))
     shutil.rmtree(job_dir, ignore_errors=True)
     return stats
+
+
+def _pump(stream: Any, lines: "queue.Queue[str | None]") -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def root_cause(lines: list[str]) -> str:
