@@ -19,9 +19,11 @@ A rank that crashes (an exception, a kill, out of memory) makes torchrun stop th
 fails before anything is written: the run stays at its last checkpoint and `teachgraph resume` retrains
 the cycle.
 
-torchrun and its ranks run in a process group of their own: an interrupted node kills them all, and ranks
-that have not exited EXIT_GRACE_S after rank 0 wrote the student and the stats (a rare hang on the way out,
-seen once here: rank 1 waiting in a futex after the final barrier) are killed and the training counts.
+torchrun and its ranks run in a process group of their own: an interrupted node kills them all. The ranks
+leave with os._exit after a final barrier, without tearing the process group down: gloo's teardown at exit
+hung once and aborted once here under load. Once rank 0 has written the student and then the stats (after
+the last collective), the training counts whatever happens on the ranks' way out; ranks that have not exited
+EXIT_GRACE_S after that are killed.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from teachgraph.io import write_json_atomic
 
@@ -174,7 +176,13 @@ def train_in_processes(student_path: str, examples: Sequence[dict], settings: An
         except BaseException:
             _kill_group(process)  # the node is interrupted: take the ranks down with it
             raise
-    if code != 0 or not stats_path.exists():
+    if code != 0 and stats_path.exists():
+        # rank 0 wrote the stats after the student and after the last collective: what failed afterwards (a
+        # rank's way out) changes nothing of the result
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"teachgraph: torchrun exited with {code} after training finished ({root_cause(list(tail))}); "
+                      "the trained student is complete\n")
+    elif code != 0 or not stats_path.exists():
         raise TrainingFailed(f"training in {processes} processes failed (torchrun exit code {code}; "
                              f"{root_cause(list(tail))}); its log: {log_path}")
     stats = json.loads(Path(job["stats"]).read_text(encoding="utf-8"))
@@ -229,17 +237,6 @@ def _shard(model: Any) -> Any:
     return model
 
 
-@contextlib.contextmanager
-def _process_group(backend: str) -> Iterator[None]:
-    import torch.distributed as dist
-
-    dist.init_process_group(backend)
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
 def run_rank(job_path: str) -> None:
     import torch
     import torch.distributed as dist
@@ -260,43 +257,48 @@ def run_rank(job_path: str) -> None:
         load["lora"] = LoraSettings(**load["lora"])
     settings = TrainSettings(**job["settings"])
     examples = [json.loads(line) for line in Path(job["examples"]).read_text(encoding="utf-8").splitlines() if line]
-    with _process_group("nccl" if cuda else "gloo"):
-        torch.manual_seed(settings.seed)  # a fresh LoRA adapter's initial weights: the same on every rank
-        student = load_student(job["student_path"], **load)
-        if job["parallel"] == "fsdp":
-            module = _shard(student.model)
-        else:
-            from torch.nn.parallel import DistributedDataParallel
+    dist.init_process_group("nccl" if cuda else "gloo")
+    torch.manual_seed(settings.seed)  # a fresh LoRA adapter's initial weights: the same on every rank
+    student = load_student(job["student_path"], **load)
+    if job["parallel"] == "fsdp":
+        module = _shard(student.model)
+    else:
+        from torch.nn.parallel import DistributedDataParallel
 
-            module = DistributedDataParallel(student.model, device_ids=[local_rank] if cuda else None)
+        module = DistributedDataParallel(student.model, device_ids=[local_rank] if cuda else None)
 
-        def progress(done: int, total: int, loss: float) -> None:
-            if rank == 0 and (done == total or done % 10 == 0):
-                print(PROGRESS_PREFIX + json.dumps([done, total, loss]), flush=True)
+    def progress(done: int, total: int, loss: float) -> None:
+        if rank == 0 and (done == total or done % 10 == 0):
+            print(PROGRESS_PREFIX + json.dumps([done, total, loss]), flush=True)
 
-        stats = student.train(examples, settings, progress=progress,
-                              ranks=Ranks(rank, world_size, module, job["parallel"]))
-        stats["processes"], stats["parallel"] = world_size, job["parallel"]
-        if job["parallel"] == "fsdp":
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    stats = student.train(examples, settings, progress=progress,
+                          ranks=Ranks(rank, world_size, module, job["parallel"]))
+    stats["processes"], stats["parallel"] = world_size, job["parallel"]
+    if job["parallel"] == "fsdp":
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-            full = get_model_state_dict(student.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-            if rank == 0:  # an unsharded copy of the student, with the trained weights, saves as usual
-                plain = load_student(job["student_path"], **dict(load, device="cpu"))
-                plain.model.load_state_dict(full)
-                plain.save(job["out_dir"])
-        elif rank == 0:
-            student.save(job["out_dir"])
-        if rank == 0:
-            write_json_atomic(job["stats"], stats)
-        dist.barrier()
+        full = get_model_state_dict(student.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if rank == 0:  # an unsharded copy of the student, with the trained weights, saves as usual
+            plain = load_student(job["student_path"], **dict(load, device="cpu"))
+            plain.model.load_state_dict(full)
+            plain.save(job["out_dir"])
+    elif rank == 0:
+        student.save(job["out_dir"])
+    if rank == 0:
+        write_json_atomic(job["stats"], stats)
+    dist.barrier()
 
 
 def main(argv: list[str] | None = None) -> int:
     from torch.distributed.elastic.multiprocessing.errors import record
 
     record(run_rank)((argv or sys.argv[1:])[0])  # a rank's exception goes into torchrun's failure summary
-    return 0
+    # The work is on disk. Leave without tearing the process group down: gloo's teardown at exit sometimes
+    # hangs or aborts ("terminate called without an active exception", seen here under load), which would
+    # turn a finished training into a failed one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
