@@ -115,6 +115,9 @@ class TeachContext(BaseModel):
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Answer length limit (None: the domain's).")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: all cores).")
+    student_eval_url: str | None = Field(None, description="Evaluate each cycle's LoRA adapter through this SGLang server "
+                                         "(started with the student's base model, --enable-lora, --max-lora-rank and "
+                                         "--lora-target-modules) instead of in-process generate; training stays here.")
 
     # The run's live services (teachgraph.services.RunServices): not configuration, never serialised.
     _services: Any = PrivateAttr(default=None)
@@ -153,6 +156,17 @@ class TeachContext(BaseModel):
             url = urlparse(self.teacher_url)
             if url.scheme not in ("http", "https") or not url.netloc:
                 raise ValueError(f"teacher_url: {self.teacher_url!r} is not an http(s) URL (e.g. http://127.0.0.1:30000/v1)")
+        if self.student_eval_url is not None:
+            from urllib.parse import urlparse
+
+            url = urlparse(self.student_eval_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError(f"student_eval_url: {self.student_eval_url!r} is not an http(s) URL "
+                                 "(e.g. http://127.0.0.1:30001)")
+            pretrained_default = self.student != "tiny" and "finetune" not in self.model_fields_set
+            if self.finetune != "lora" and not pretrained_default:
+                raise ValueError("student_eval_url: served evaluation loads each cycle's LoRA adapter into the server; "
+                                 "it needs finetune=lora")
         if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
             raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
         _check_domain_options(self.domain, self.domain_options)
@@ -177,7 +191,7 @@ class TeachContext(BaseModel):
         teacher is served, do not)."""
         return self.model_dump(exclude={"run_dir", "threads", "device", "teacher_url", "teacher_api_key",
                                         "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency",
-                                        "max_teacher_failure_rate"})
+                                        "max_teacher_failure_rate", "student_eval_url"})
 
 
 def _check_domain_options(domain: str, options: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ class StudentCache:
         self._load = loader or self._load_student
         self._path: str | None = None
         self._student: Any = None
+        self._server: Any = None
         self.loads = 0
 
     def _load_student(self, path: str) -> Any:
@@ -35,11 +36,24 @@ class StudentCache:
 
         return student_from_context(self.ctx, path, self.domain)
 
+    def _served(self, path: str) -> Any:
+        """With `student_eval_url`: the student answering through the run's SGLang server (students.served)."""
+        from teachgraph.students.served import ServedStudent, StudentServer, adapter_base
+
+        if self._server is None:
+            server = StudentServer(self.ctx.student_eval_url)
+            server.check_serves(adapter_base(path))
+            self._server = server
+        max_new = self.ctx.max_new_tokens or getattr(self.domain, "default_max_new_tokens", 32)
+        return ServedStudent(self._server, path, max_new_tokens=max_new)
+
     def get(self, path: str) -> Any:
-        """The student saved at `path`, loaded on first use."""
+        """The student saved at `path`, loaded on first use (with `student_eval_url`: a client of the server
+        that holds its adapter)."""
         if self._path != str(path):
             self._student, self._path = None, None  # free the old one before loading the next
-            self._student, self._path = self._load(str(path)), str(path)
+            load = self._served if self.ctx.student_eval_url else self._load
+            self._student, self._path = load(str(path)), str(path)
             self.loads += 1
         return self._student
 
@@ -50,8 +64,17 @@ class StudentCache:
         return self._load(str(path))
 
     def keep(self, path: str, student: Any) -> None:
-        """The student just saved at `path` (the next evaluation uses it without loading it again)."""
+        """The student just saved at `path` (the next evaluation uses it without loading it again, unless
+        evaluation is served: then the trained copy is freed and the server loads the saved adapter)."""
+        if self.ctx.student_eval_url:
+            self._student, self._path = None, None
+            return
         self._student, self._path = student, str(path)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
 
 class RunServices:
@@ -111,6 +134,7 @@ class RunServices:
         return self._dedup
 
     def close(self) -> None:
+        self.students.close()
         if self._teacher is not None:
             self._teacher.close()
         if self._dedup is not None:
