@@ -27,6 +27,10 @@ from typing import Any
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.server_process import ServerProcess  # noqa: E402
+
 
 class StudentEngine:
     def __init__(self, model_path: str):
@@ -165,44 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class FakeStudentServer:
+class FakeStudentServer(ServerProcess):
     """The server in its own process: `base` (its URL), `stats()`, `stop()`."""
 
     def __init__(self, model_path: str, timeout: float = 120.0):
-        import subprocess
-        import tempfile
-        import urllib.request
-
-        port_file = Path(tempfile.mkdtemp(prefix="fake-student-")) / "port"
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--model-path", model_path,
-                                         "--port-file", str(port_file)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + timeout
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the fake student server did not start: {self.process.stderr.read()}")
-            time.sleep(0.1)
-        self.base = f"http://127.0.0.1:{int(port_file.read_text())}"
-        self._urlopen = urllib.request.urlopen
+        super().__init__(Path(__file__).resolve(), "--model-path", model_path, name="fake-student", timeout=timeout)
 
     def stats(self) -> dict[str, Any]:
-        with self._urlopen(self.base + "/stats", timeout=10) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                self.process.kill()
-
-    def __enter__(self) -> "FakeStudentServer":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return self._get("/stats")
 
 
 if __name__ == "__main__":
