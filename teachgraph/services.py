@@ -116,10 +116,13 @@ class RunServices:
         return self._base_student
 
     def dedup(self, run_dir: str | Path) -> Any:
-        """The run's deduplication store (the Chroma store under RUN_DIR/chroma), opened once, with the
+        """The run's deduplication store (the Chroma store under RUN_DIR/chroma, or on the server at
+        chroma_url: the run's own collections, or the shared chroma_collection), opened once, with the
         validation and test prompts added on first use."""
         from teachgraph.paths import RunPaths
 
+        if self.ctx.chroma_url is not None:
+            return self._server_dedup(run_dir)
         path = str(RunPaths.of(run_dir).chroma)
         if self._dedup is not None and not Path(path).exists():  # the store's folder was lost under the run:
             self._dedup.close()                                    # open a new one (deduplicate rebuilds it)
@@ -133,6 +136,23 @@ class RunServices:
             self._dedup, self._dedup_path = store, path
         return self._dedup
 
+    def _server_dedup(self, run_dir: str | Path) -> Any:
+        from teachgraph.dedup import DedupStore
+
+        run_id = run_id_of(run_dir)
+        if self._dedup is None or self._dedup_path != run_id:
+            if self.ctx.chroma_collection:  # a team's store: every run's items, this run's owned by it
+                store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url,
+                                   prefix=self.ctx.chroma_collection, owner=run_id)
+            else:
+                store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url, prefix=f"teachgraph_{run_id}")
+            self._dedup, self._dedup_path = store, run_id
+        else:
+            self._dedup.refresh(always=False)  # a server that lost its data has new, empty collections
+        self._dedup.add_eval(self.domain.load_split("val"), "val")  # no Chroma call when all are stored
+        self._dedup.add_eval(self.domain.load_split("test"), "test")
+        return self._dedup
+
     def close(self) -> None:
         self.students.close()
         if self._teacher is not None:
@@ -141,6 +161,21 @@ class RunServices:
             self._dedup.close()
         self._teacher = self._dedup = None
         self._dedup_path = None
+
+
+def run_id_of(run_dir: str | Path) -> str:
+    """The run id (the LangGraph thread id) in RUN_DIR/config.json; a graph run without one (Studio) is
+    named by its directory."""
+    import hashlib
+    import os
+
+    from teachgraph.io import read_json
+    from teachgraph.paths import RunPaths
+
+    config = RunPaths.of(run_dir).config
+    if config.exists():
+        return str(read_json(config)["run_id"])
+    return "dir-" + hashlib.sha256(os.path.realpath(run_dir).encode()).hexdigest()[:16]
 
 
 def services_of(runtime: Any) -> RunServices:
