@@ -136,6 +136,7 @@ class Run:
         self.graph = build_graph(checkpointer=self.checkpointer)
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": RECURSION_LIMIT}
         self.steps = 0  # nodes finished by this object's streams
+        self._claimed = False
 
     @property
     def services(self) -> RunServices:
@@ -233,6 +234,7 @@ class Run:
         branch (`fork`): what the branch it leaves wrote stays as it was."""
         from langgraph.types import Command
 
+        self.claim()
         config = self.config
         if checkpoint is not None:
             latest = self.snapshot().config["configurable"].get("checkpoint_id")
@@ -273,6 +275,19 @@ class Run:
         name = name or f"fork-{os.urandom(3).hex()}"
         forked = self.graph.update_state(checkpoint, {"branch": name})
         return {"configurable": forked["configurable"], "recursion_limit": RECURSION_LIMIT}
+
+    def claim(self) -> None:
+        """In PostgreSQL, only one process at a time runs a thread: a session advisory lock on the run id,
+        held until this Run closes (or its process dies: the server drops a lost session's locks).
+        Another process running the same run is a RunError. SQLite's file lock already serialises writes."""
+        if not is_postgres_url(self.ctx.checkpointer or "") or self._claimed:
+            return
+        row = self.checkpointer.conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked",
+                                             (f"teachgraph:{self.run_id}",)).fetchone()
+        if not row["locked"]:
+            raise RunError(f"another process is running {self.ctx.run_dir} (thread {self.run_id} in "
+                           f"{self.ctx.public_dump()['checkpointer']}); wait for it to end, or stop it first")
+        self._claimed = True
 
     # -- the end -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -64,6 +64,7 @@ HNSW = {"space": "cosine", "ef_construction": 16, "max_neighbors": 8, "ef_search
 EXACT_MAX = 10_000   # vectors searched exactly; above this, the inverted file
 NPROBE = 6           # cells of the inverted file probed per query
 CHUNK = 1000         # candidates decided together; later chunks see the kept examples of earlier ones
+ID_PAGE = 100_000    # ids per request when a server's ids are compared with the copy (ids only: ~2.5 MB)
 
 
 @contextlib.contextmanager
@@ -340,8 +341,8 @@ class _Shared:
                 continue
             for _ in range(3):  # a concurrent writer can shift offset pages: read again until consistent
                 total = collection.count()
-                ids = [i for offset in range(0, total, self.batch)
-                       for i in collection.get(limit=self.batch, offset=offset, include=[])["ids"]]
+                ids = [i for offset in range(0, total, ID_PAGE)
+                       for i in collection.get(limit=ID_PAGE, offset=offset, include=[])["ids"]]
                 if len(ids) == total == len(set(ids)) == collection.count():
                     break
             stored = set(ids)

@@ -71,8 +71,8 @@ def test_runs_are_isolated_unless_they_share_a_collection(chroma):
     assert len(b.filter(data, 1, 0.05, 0.05)[0]) == 40  # its own collections: A's items are not there
     _close(a, b)
 
-    team_a = DedupStore(url=chroma.url, prefix="team", owner="runA")
-    team_b = DedupStore(url=chroma.url, prefix="team", owner="runB")  # opened before A writes anything
+    team_a = DedupStore(url=chroma.url, prefix="team-api", owner="runA")
+    team_b = DedupStore(url=chroma.url, prefix="team-api", owner="runB")  # opened before A writes anything
     assert len(team_a.filter(data[:20], 1, 0.05, 0.05)[0]) == 20
     kept, dropped = team_b.filter(data[:10] + [dict(e, prompt=e["prompt"] + "?") for e in data[10:20]]
                                   + data[20:], 1, 0.05, 0.05)
@@ -83,7 +83,7 @@ def test_runs_are_isolated_unless_they_share_a_collection(chroma):
     team_b.rollback(1)
     assert team_b.follow({}, 1) == "in_step"
     assert team_a.follow({1: data[:20]}, 2) == "in_step"  # A's own items are all still there
-    collection = _client(chroma).get_collection("team_train")
+    collection = _client(chroma).get_collection("team-api_train")
     assert Counter(m["run"] for m in collection.get(include=["metadatas"])["metadatas"]) == {"runA": 20}
     # the same prompt accepted by both runs: each owns its item, and one run's rollback keeps the other's
     team_b.add_accepted(data[:3], 1)

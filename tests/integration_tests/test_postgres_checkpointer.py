@@ -83,6 +83,18 @@ def test_run_in_postgres_keeps_no_password_and_reopens(database, tmp_path, tiny_
         Run.create(ctx.model_copy(update={"checkpointer": None}))
 
 
+def test_one_process_at_a_time_runs_a_thread(database, tmp_path, tiny_config):
+    ctx = make_context(dict(tiny_config, run_dir=str(tmp_path / "run"), checkpointer=database))
+    with Run.create(ctx) as first:
+        first.claim()
+        with Run.open(tmp_path / "run") as second:
+            assert not second.started  # reading is free
+            with pytest.raises(RunError, match="another process is running"):
+                next(second.stream())
+    with Run.open(tmp_path / "run") as third:  # the first one closed: its lock went with its session
+        third.claim()
+
+
 @pytest.fixture(scope="module")
 def crash(postgres, tmp_path_factory, base_student_ready) -> dict[str, Any]:
     database = postgres.create_database()
