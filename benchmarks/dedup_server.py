@@ -87,7 +87,7 @@ def server_extras(store, url: str, prefix: str, rng: random.Random, n: int) -> d
     fresh = DedupStore(url=url, prefix=prefix)
     open_s = time.perf_counter() - started
     assert len(fresh.indexes["train"]) == len(index)
-    return {"store": fresh, "follow_s": round(follow_s, 3), "open_s": round(open_s, 2),
+    return {"store": fresh, "follow_s": round(follow_s, 4), "open_s": round(open_s, 3),
             "server_query_per_s": round(len(queries) / query_s, 1), "server_query_near_by_exact": int(should.sum()),
             "server_query_near_found": hit}
 
