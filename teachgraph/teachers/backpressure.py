@@ -6,8 +6,9 @@ slower. So the client reads overload from latency, the way TCP reads congestion 
   * a start-up ramp (slow start): the limit starts at INITIAL_LIMIT (like TCP's initial window) and grows
     by one per answered request, i.e. it doubles every round trip, until the first sign of overload;
   * additive increase: after that, +1 per round trip (+1/limit per answered request);
-  * multiplicative decrease: a request slower than LATENCY_TOLERANCE x the baseline (and by more than
-    LATENCY_SLACK_S), a request that timed out after that long, or an HTTP 429 halves the limit, at most
+  * multiplicative decrease: a smoothed latency (an exponential moving average, SMOOTHING, so that one
+    slow answer on a busy machine is no overload) above LATENCY_TOLERANCE x the baseline (and above it by
+    more than LATENCY_SLACK_S), a request that timed out after that long, or an HTTP 429 halves the limit, at most
     once per round trip (only requests started after the last decrease can decrease it again). Other
     failures (5xx, refused connections, a server that hangs from the start) are no latency signal: the
     retries and the failure rate (llm_client) deal with them;
@@ -31,6 +32,7 @@ LATENCY_SLACK_S = 0.1     # ... and by more than this (jitter on a 5 ms answer o
 INITIAL_LIMIT = 8         # where the ramp starts (capped by max_limit)
 DECREASE_FACTOR = 0.5     # multiplicative decrease
 BASELINE_WINDOW = 32      # latencies per kind kept for the baseline
+SMOOTHING = 0.3           # weight of a new latency in the moving average compared with the baseline
 
 
 @dataclass
@@ -58,6 +60,7 @@ class AdaptiveLimit:
         self.epoch = 0               # bumped by every decrease
         self.history: list[tuple[float, int]] = [(clock(), int(self.limit))]  # (time, limit) at every change
         self._baselines: dict[str, deque[float]] = {}
+        self._smoothed: dict[str, float] = {}
         self._cond = threading.Condition()
         self._on_change = on_change
         self._clock = clock
@@ -116,7 +119,9 @@ class AdaptiveLimit:
         baseline = min(window) if window else None
         if error_kind is None:
             window.append(latency)
+            before = self._smoothed.get(kind)
+            latency = self._smoothed[kind] = latency if before is None else before + SMOOTHING * (latency - before)
         if baseline is not None and latency > LATENCY_TOLERANCE * baseline and latency - baseline > LATENCY_SLACK_S:
-            what = "timed out after" if error_kind else "latency"
+            what = "timed out after" if error_kind else "latency (moving average)"
             return f"{what} {latency:.3f} s > {LATENCY_TOLERANCE:g} x baseline {baseline:.3f} s"
         return None

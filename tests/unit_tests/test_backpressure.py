@@ -87,3 +87,20 @@ def test_a_timeout_or_429_halves_the_limit_once_per_round_trip():
     now[0] = 100.0
     fresh.release(ticket, "timeout")  # no baseline yet (a server that hangs from the start): not a latency signal
     assert fresh.slots == 4 and fresh.decreases == 0
+
+
+def test_one_slow_answer_is_no_overload_but_a_queue_is():
+    now = [0.0]
+    limiter = AdaptiveLimit(16, initial=16, clock=lambda: now[0])
+
+    def answered(seconds: float) -> None:
+        ticket = limiter.acquire("planner")
+        now[0] += seconds
+        limiter.release(ticket, None)
+
+    for _ in range(5):
+        answered(1.0)           # the baseline: 1 s
+    answered(2.5)               # one slow answer (a busy machine): the moving average stays under 2 s
+    assert limiter.decreases == 0 and limiter.slots == 16
+    answered(4.0)               # the server queues: the average (2.2 s) passes 2 x the baseline
+    assert limiter.decreases == 1 and limiter.slots == 8
