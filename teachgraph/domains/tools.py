@@ -1,11 +1,12 @@
 """Offline tool use: plan a short sequence of calls to deterministic tools for a user request.
 
 The student reads a request ("cost of 3 sku 417 plus 2 fee") and writes a plan in the compact strict-JSON
-format of `domains.tool_plans` (`[["price",417],["mul","$0",3],["add","$1",2]]`). A plan is
-correct when it is well formed against the catalogue (known tools, the right number and types of
-arguments, references to earlier calls of the right output type) and running it gives the gold final
-answer: another plan that computes the same answer counts too. `plan_metrics` adds MnMs's static
-metrics (plan accuracy, tool macro F1, argument accuracy) for reports.
+format of `domains.tool_plans` (`[["price",417],["mul","$0",3],["add","$1",2]]`). Scoring
+(`score_by`): "plan" (the default) is MnMs's plan accuracy over well-formed plans: the plan validates
+against the catalogue (known tools, the right number and types of arguments, references to earlier
+calls of the right output type) and calls the gold sequence of tools; "execution" asks more: running
+the plan gives the gold final answer (another plan that computes it counts too). `metrics` reports
+both, with MnMs's other static metrics (tool macro F1, argument accuracy) and each verdict's count.
 
 Skills are tool families; each has three graded subskills, the tool tuples of its plans, one, two and
 three calls long (easiest first), so plan length and tool combination grow together. The domain's own
@@ -188,7 +189,9 @@ class ToolsDomain:
     name = "tools"
     default_max_new_tokens = 80
     tiny_max_length = 128       # prompt + plan of the longest request, in characters, fit in this
-    base_examples_per_skill = 4000
+    base_examples_per_skill = 2000
+    # plans are ~4x longer than synthetic answers: a smaller default budget keeps the default run minutes
+    tiny_run_defaults = {"budget": 3000, "cycles": 3}
     base_skills = BASE_SKILLS
     generation_schema = ToolItem
     teacher_brief = (
@@ -201,7 +204,11 @@ class ToolsDomain:
         "passes arguments of the wrong type is rejected.")
 
     def __init__(self, seed: int = 0, val_per_subskill: int = 20, test_per_subskill: int = 20,
-                 skills: list[str] | None = None, catalogue_in_prompt: bool = False):
+                 skills: list[str] | None = None, catalogue_in_prompt: bool = False, score_by: str = "plan"):
+        if score_by not in ("plan", "execution"):
+            raise ValueError(f"domain_options.score_by: {score_by!r} is not 'plan' (MnMs's plan accuracy) or "
+                             "'execution' (the plan runs to the gold answer)")
+        self.score_by = score_by
         unknown = sorted(set(skills or []) - set(BY_NAME))
         if unknown:
             raise ValueError(f"domain_options.skills: unknown skills {unknown}; allowed: {sorted(BY_NAME)}")
@@ -284,15 +291,22 @@ class ToolsDomain:
 
     # -- scoring ----------------------------------------------------------------------------
     def judge(self, prediction: str, example: Example) -> str:
-        """'correct', or why not: unparseable / not_a_plan / unknown_tool / wrong_arguments / wrong_type /
-        bad_reference / execution_error / wrong_answer."""
+        """'correct' (runs to the gold answer), or why not: unparseable / not_a_plan / unknown_tool /
+        wrong_arguments / wrong_type / bad_reference / execution_error / wrong_answer."""
         result, problem = execute(parse_compact(prediction, CATALOGUE), CATALOGUE)
         if problem:
             return problem
         return "correct" if _result_text(result) == example["result"] else "wrong_answer"
 
+    def plan_correct(self, prediction: str, example: Example) -> bool:
+        """MnMs's plan accuracy, over well-formed plans: valid, and the gold sequence of tools."""
+        plan = parse_compact(prediction, CATALOGUE)
+        return validate(plan, CATALOGUE) is None and plan.tools == parse_compact(example["answer"], CATALOGUE).tools
+
     def score(self, prediction: str, example: Example) -> bool:
-        return self.judge(prediction, example) == "correct"
+        if self.score_by == "execution":
+            return self.judge(prediction, example) == "correct"
+        return self.plan_correct(prediction, example)
 
     def metrics(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
         """MnMs's static metrics plus execution accuracy and the count of each verdict."""
@@ -301,6 +315,8 @@ class ToolsDomain:
         out = plan_metrics(predicted, gold, list(CATALOGUE))
         verdicts = [self.judge(p, e) for p, e in zip(predictions, examples)]
         out["execution_accuracy"] = round(100 * verdicts.count("correct") / len(verdicts), 2) if verdicts else 0.0
+        valid = [self.plan_correct(p, e) for p, e in zip(predictions, examples)]
+        out["valid_plan_accuracy"] = round(100 * sum(valid) / len(valid), 2) if valid else 0.0
         out["verdicts"] = {v: verdicts.count(v) for v in sorted(set(verdicts))}
         return out
 

@@ -71,11 +71,23 @@ def test_any_plan_that_computes_the_answer_is_correct(domain):
     assert domain.judge(f' [["add", {a}, {b}]] ', example) == "correct"  # JSON spacing is free
 
 
+def test_the_default_score_is_mnms_plan_accuracy_over_well_formed_plans(domain):
+    example = next(e for e in domain.load_split("val") if e["subskill"] == "add")
+    assert domain.score('[["add",1,2]]', example)                 # the gold tools, other values
+    assert domain.judge('[["add",1,2]]', example) == "wrong_answer"
+    assert not domain.score('[["add","1",2]]', example)            # the gold tools, but a wrongly typed argument
+    assert not domain.score('[["sub",1,2]]', example)
+    strict = get_domain("tools", score_by="execution")
+    assert not strict.score('[["add",1,2]]', example) and strict.score(example["answer"], example)
+    with pytest.raises(ValueError, match="domain_options.score_by"):
+        get_domain("tools", score_by="vibes")
+
+
 def test_metrics_report_plan_accuracy_and_verdicts(domain):
     val = domain.load_split("val")[:4]
     predictions = [val[0]["answer"], "garbage", val[2]["answer"], '[["sub",1,1]]']
     metrics = domain.metrics(predictions, val)
-    assert metrics["plan_accuracy"] == 50.0 and metrics["execution_accuracy"] == 50.0
+    assert metrics["plan_accuracy"] == metrics["valid_plan_accuracy"] == metrics["execution_accuracy"] == 50.0
     assert metrics["verdicts"] == {"correct": 2, "unparseable": 1, "wrong_answer": 1}
     assert metrics["invalid"] == 1
 
