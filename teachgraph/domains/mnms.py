@@ -11,7 +11,8 @@ the rest of the human-verified set; the offline teacher's pool = the raw, unveri
 neither (real runs use the LLM teacher instead).
 
 Skills: gold skill = the tuple of tools of the gold plan in order ("image editing > image captioning"),
-subskill = its length. Scoring: the student writes a plan in MnMs's JSON format (`{"nodes": [...]}`, or
+subskill = its length. The student's prompt is the request (`catalogue_in_prompt=True` puts MnMs's
+catalogue and instruction before it, for pretrained students; see `mnms_prompt`). Scoring: it writes a plan in MnMs's JSON format (`{"nodes": [...]}`, or
 a bare list of nodes), parsed strictly; it is correct when its sequence of tools equals the gold one
 (MnMs's plan accuracy). `metrics` gives MnMs's other static metrics (tool macro precision/recall/F1,
 argument-name and argument-value F1 and accuracies); see `domains.tool_plans`. No MnMs tool runs
@@ -60,8 +61,13 @@ def catalogue_text(catalogue: dict[str, Tool] = CATALOGUE) -> str:
                      for t in catalogue.values())
 
 
-def mnms_prompt(request: str) -> str:
-    return f"Tools:\n{catalogue_text()}\n{INSTRUCTION}\nUser request: {request.strip()}"
+def mnms_prompt(request: str, catalogue_in_prompt: bool = False) -> str:
+    """The student's prompt: the user request, after the catalogue and MnMs's instruction when asked for.
+    Off by default: the deduplication store compares whole prompts, and 1,400 characters of catalogue
+    shared by every prompt would make every generated request a near-duplicate of every evaluation one."""
+    if catalogue_in_prompt:
+        return f"Tools:\n{catalogue_text()}\n{INSTRUCTION}\nUser request: {request.strip()}"
+    return request.strip()
 
 
 def plan_answer(nodes: list[dict[str, Any]]) -> str:
@@ -112,8 +118,8 @@ class MnmsDomain(HeldOutDataset):
         "calling unknown tools or passing arguments a tool does not take are rejected. Tools (arguments -> "
         "outputs):\n" + catalogue_text())
 
-    def __init__(self, seed: int = 0, dataset: str = "local"):
-        self.seed, self.dataset = seed, dataset
+    def __init__(self, seed: int = 0, dataset: str = "local", catalogue_in_prompt: bool = False):
+        self.seed, self.dataset, self.catalogue_in_prompt = seed, dataset, catalogue_in_prompt
         self.report = LoadReport(source=f"mnms:{dataset}")
         self._test = self._read("test")
         verified = self._read("verified")
@@ -154,8 +160,7 @@ class MnmsDomain(HeldOutDataset):
             rows = read_rows(path, self.report)
         return validate_rows(rows, self._example, self.report, path.name)
 
-    @staticmethod
-    def _example(row: dict[str, Any]) -> Example | str:
+    def _example(self, row: dict[str, Any]) -> Example | str:
         request, task_id = row.get("user_request"), row.get("id")
         if not isinstance(request, str) or not request.strip():
             return "no user_request"
@@ -165,7 +170,7 @@ class MnmsDomain(HeldOutDataset):
         if parse_mnms(nodes).verdict:
             return "plan_str is not a list of nodes"
         skill, subskill = _skill_of(nodes)
-        prompt = mnms_prompt(request)
+        prompt = mnms_prompt(request, self.catalogue_in_prompt)
         return {"id": example_id(prompt), "prompt": prompt, "answer": plan_answer(nodes), "task_id": str(task_id),
                 "skill": skill, "subskill": subskill, "difficulty": ("easy", "medium", "hard")[min(len(nodes), 3) - 1]}
 
@@ -209,7 +214,7 @@ class MnmsDomain(HeldOutDataset):
 
     def from_generated(self, item: MnmsItem, skill: str | None, subskill: str | None) -> Example:
         nodes = [{"id": n.id, "name": n.name, "args": n.args} for n in item.nodes]
-        prompt = mnms_prompt(item.user_request)
+        prompt = mnms_prompt(item.user_request, self.catalogue_in_prompt)
         gold_skill, gold_subskill = _skill_of(nodes)
         return {"id": example_id(prompt), "prompt": prompt, "answer": plan_answer(nodes),
                 "skill": skill or gold_skill, "subskill": subskill or gold_subskill}

@@ -40,10 +40,13 @@ def test_the_catalogue_is_mnms_33_tools_with_their_signatures():
 def test_rows_become_examples_with_tool_tuple_skills(domain):
     example = next(e for e in domain.load_split("test") if e["task_id"] == "28")
     assert example["skill"] == "image editing > image captioning" and example["subskill"] == "2 steps"
-    assert example["prompt"].endswith("User request: \"Could you take the image, specifically 'image 17320.jpg', "
-                                      "and adjust it so the green ball in the picture becomes blue, then describe "
-                                      "for me what the resulting image looks like?\"")
-    assert "image editing(image, prompt) -> image" in example["prompt"]
+    request = ("\"Could you take the image, specifically 'image 17320.jpg', and adjust it so the green ball in the "
+               "picture becomes blue, then describe for me what the resulting image looks like?\"")
+    assert example["prompt"] == request
+    with_catalogue = get_domain("mnms", catalogue_in_prompt=True)
+    prompted = next(e for e in with_catalogue.load_split("test") if e["task_id"] == "28")
+    assert prompted["prompt"].endswith("User request: " + request)
+    assert "image editing(image, prompt) -> image" in prompted["prompt"]
     assert domain.score(example["answer"], example)
     assert all(domain.verify(e) is None for e in domain.load_split("val") + domain.load_split("test"))
 
