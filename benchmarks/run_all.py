@@ -36,6 +36,7 @@ BENCHMARKS = {
     "train_throughput": ("HFStudent.train (packed, padded, bf16) vs a bare PyTorch loop, useful FLOP/s", 900, 300),
     "eval_throughput": ("batched vs one-by-one evaluation", 600, 300),
     "dedup": ("DedupStore checks/s at 1k/10k/100k, duplicate precision/recall", 1200, 300),
+    "dedup_server": ("dedup checks/s in-process vs on a Chroma server at 10k/100k", 1800, 300),
     "resume": ("time to first work after SIGKILL, nodes re-executed", 900, 300),
     "teacher_throughput": ("LLM teacher client throughput vs the fake server", 600, 300),
     "prompt_prefix": ("shared-prefix share of the generator's prompt tokens (and llama.cpp prompt reuse)", 900, 300),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +37,10 @@ class TeachContext(BaseModel):
     data_seed: int = Field(0, description="Seed of the validation/test splits (fixed across run seeds).")
     seed: int = Field(0, description="Seed of generation, planning and training.")
     run_dir: str = Field("runs/default", description="Where checkpoints and artifacts go.")
+    checkpointer: str | None = Field(None, description="Where the checkpoints go: None, RUN_DIR/checkpoints.sqlite "
+                                     "(SQLite); a postgresql://USER@HOST:PORT/DB URL, that PostgreSQL database "
+                                     "(LangGraph's PostgresSaver; one thread per run). Its password is never written "
+                                     "to disk: give it by $PGPASSWORD or ~/.pgpass.")
 
     # -- when to stop -----------------------------------------------------------------------
     cycles: int = Field(5, ge=1, le=1000, description="Training cycles after the base evaluation.")
@@ -86,6 +91,13 @@ class TeachContext(BaseModel):
                                      "correctly (DataEnvGym's quality check). None: the domain's default (on for "
                                      "math and code, off for synthetic).")
 
+    chroma_url: str | None = Field(None, description="A Chroma server (http://HOST:PORT, `chroma run`) for the dedup "
+                                   "store, instead of the in-process store under RUN_DIR/chroma; embeddings are computed "
+                                   "here and sent with every item.")
+    chroma_collection: str | None = Field(None, description="With chroma_url: a collection name shared by every run "
+                                          "that gives it (a team's store: each run deduplicates against all of it); "
+                                          "None: collections of this run only.")
+
     # -- the student ------------------------------------------------------------------------
     student: str = Field("tiny", description="'tiny' (the cached base student of the domain), a local path or a Hugging Face id.")
     tiny_hidden_size: int = Field(128, ge=8, le=4096, description="Width of the tiny base student.")
@@ -115,6 +127,9 @@ class TeachContext(BaseModel):
     max_new_tokens: int | None = Field(None, ge=1, le=4096, description="Answer length limit (None: the domain's).")
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None: all cores).")
+    student_eval_url: str | None = Field(None, description="Evaluate each cycle's LoRA adapter through this SGLang server "
+                                         "(started with the student's base model, --enable-lora, --max-lora-rank and "
+                                         "--lora-target-modules) instead of in-process generate; training stays here.")
 
     # The run's live services (teachgraph.services.RunServices): not configuration, never serialised.
     _services: Any = PrivateAttr(default=None)
@@ -153,6 +168,28 @@ class TeachContext(BaseModel):
             url = urlparse(self.teacher_url)
             if url.scheme not in ("http", "https") or not url.netloc:
                 raise ValueError(f"teacher_url: {self.teacher_url!r} is not an http(s) URL (e.g. http://127.0.0.1:30000/v1)")
+        if self.student_eval_url is not None:
+            from urllib.parse import urlparse
+
+            url = urlparse(self.student_eval_url)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise ValueError(f"student_eval_url: {self.student_eval_url!r} is not an http(s) URL "
+                                 "(e.g. http://127.0.0.1:30001)")
+            pretrained_default = self.student != "tiny" and "finetune" not in self.model_fields_set
+            if self.finetune != "lora" and not pretrained_default:
+                raise ValueError("student_eval_url: served evaluation loads each cycle's LoRA adapter into the server; "
+                                 "it needs finetune=lora")
+        if self.checkpointer is not None:
+            _check_checkpointer(self.checkpointer)
+        if self.chroma_url is not None:
+            _check_chroma_url(self.chroma_url)
+        if self.chroma_collection is not None:
+            if self.chroma_url is None:
+                raise ValueError("chroma_collection: a shared collection needs a Chroma server (chroma_url)")
+            if not _CHROMA_NAME.fullmatch(self.chroma_collection):
+                raise ValueError(f"chroma_collection: {self.chroma_collection!r} is not a Chroma collection name "
+                                 "(3-50 characters of a-z, A-Z, 0-9, '.', '_', '-', starting and ending with a "
+                                 "letter or digit)")
         if self.skill_cap < self.subskill_cap and self.max_subskills == 1:
             raise ValueError("skill_cap: must be at least subskill_cap when a skill has one subskill")
         _check_domain_options(self.domain, self.domain_options)
@@ -173,7 +210,10 @@ class TeachContext(BaseModel):
 
     def public_dump(self) -> dict[str, Any]:
         """The configuration as written to config.json and summary.json: everything but the API key."""
-        return self.model_dump(exclude={"teacher_api_key"})
+        dump = self.model_dump(exclude={"teacher_api_key"})
+        if self.checkpointer is not None:
+            dump["checkpointer"] = redact_password(self.checkpointer)
+        return dump
 
     def api_key(self) -> str:
         return os.environ.get("TEACHGRAPH_TEACHER_API_KEY") or self.teacher_api_key
@@ -183,7 +223,47 @@ class TeachContext(BaseModel):
         teacher is served, do not)."""
         return self.model_dump(exclude={"run_dir", "threads", "device", "teacher_url", "teacher_api_key",
                                         "teacher_timeout_s", "teacher_max_retries", "teacher_concurrency",
-                                        "max_teacher_failure_rate"})
+                                        "max_teacher_failure_rate", "student_eval_url", "checkpointer", "chroma_url"})
+
+
+_CHROMA_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,48}[a-zA-Z0-9]")
+
+
+def redact_password(url: str) -> str:
+    """A database URL without its password (config.json and summary.json never hold one)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_checkpointer(value: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.query):
+        raise ValueError(f"checkpointer: {redact_password(value)!r} is not a PostgreSQL URL "
+                         "(postgresql://USER@HOST:PORT/DATABASE); leave it unset for RUN_DIR/checkpoints.sqlite")
+
+
+def _check_chroma_url(value: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"chroma_url: {value!r} is not a URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.username or parts.query:
+        raise ValueError(f"chroma_url: {value!r} is not a Chroma server address (http://HOST:PORT, e.g. "
+                         "http://127.0.0.1:8000 for `chroma run --port 8000`)")
+    del port
 
 
 def _check_domain_options(domain: str, options: dict[str, Any]) -> None:

@@ -53,17 +53,8 @@ class HFStudent:
         return next(self.model.parameters()).device
 
     # -- encoding ---------------------------------------------------------------------------
-    def _chat_prompt_ids(self, prompt: str) -> list[int]:
-        return list(self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                                       tokenize=True, return_dict=False))
-
     def _prompt_ids(self, prompts: Sequence[str]) -> list[list[int]]:
-        tok = self.tokenizer
-        if self.prompt_format == "chat":
-            return [self._chat_prompt_ids(p) for p in prompts]
-        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        encoded = tok([p + "=" for p in prompts], add_special_tokens=False)["input_ids"]
-        return [bos + ids for ids in encoded]
+        return prompt_ids(self.tokenizer, self.prompt_format, prompts)
 
     def _answer_ids(self, answers: Sequence[str]) -> list[list[int]]:
         encoded = self.tokenizer(list(answers), add_special_tokens=False)["input_ids"]
@@ -76,7 +67,7 @@ class HFStudent:
         if self.prompt_format == "chat":
             sequences, starts = [], []
             for e in examples:
-                prompt = self._chat_prompt_ids(e["prompt"])
+                prompt = chat_prompt_ids(self.tokenizer, e["prompt"])
                 whole = list(self.tokenizer.apply_chat_template(
                     [{"role": "user", "content": e["prompt"]}, {"role": "assistant", "content": e["answer"]}],
                     tokenize=True, return_dict=False))
@@ -90,12 +81,7 @@ class HFStudent:
         return [p + t for p, t in zip(prompts, targets)], [len(p) for p in prompts]
 
     def _stop_ids(self) -> list[int]:
-        """Tokens that end an answer: the tokenizer's eos plus the model's generation eos ids (chat
-        models end a turn with their own token, e.g. <|eot_id|> or <end_of_turn>)."""
-        ids = {self.tokenizer.eos_token_id}
-        configured = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
-        return sorted(i for i in ids if i is not None)
+        return stop_ids(self.tokenizer, getattr(getattr(self.model, "generation_config", None), "eos_token_id", None))
 
     # -- inference --------------------------------------------------------------------------
     @torch.no_grad()
@@ -262,6 +248,29 @@ class HFStudent:
         meta = dict(self.meta, prompt_format=self.prompt_format, max_new_tokens=self.max_new_tokens,
                     finetune=self.finetune)
         Path(path, STUDENT_META).write_text(json.dumps(meta, indent=2))
+
+
+def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
+    return list(tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                              tokenize=True, return_dict=False))
+
+
+def prompt_ids(tokenizer, prompt_format: str, prompts: Sequence[str]) -> list[list[int]]:
+    """The token ids a student is prompted with ("plain": <bos>prompt=; "chat": the chat template's user turn
+    and generation prompt), the same in training, in-process evaluation and served evaluation."""
+    if prompt_format == "chat":
+        return [chat_prompt_ids(tokenizer, p) for p in prompts]
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    encoded = tokenizer([p + "=" for p in prompts], add_special_tokens=False)["input_ids"]
+    return [bos + ids for ids in encoded]
+
+
+def stop_ids(tokenizer, configured_eos: int | list[int] | None) -> list[int]:
+    """Tokens that end an answer: the tokenizer's eos plus the model's generation eos ids (chat models end a
+    turn with their own token, e.g. <|eot_id|> or <end_of_turn>)."""
+    ids = {tokenizer.eos_token_id}
+    ids.update(configured_eos if isinstance(configured_eos, (list, tuple)) else [configured_eos])
+    return sorted(i for i in ids if i is not None)
 
 
 def first_fit_decreasing(lengths: Sequence[int], width: int) -> list[list[int]]:

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--teacher-url", help="LLM teacher: OpenAI-compatible base URL (e.g. http://127.0.0.1:30000/v1); "
                                            "sets teacher=llm")
     run.add_argument("--teacher-model", help="LLM teacher: the served model name; sets teacher=llm")
+    run.add_argument("--checkpointer", metavar="postgresql://USER@HOST:PORT/DB",
+                     help="keep the checkpoints in this PostgreSQL database (default RUN_DIR/checkpoints.sqlite)")
+    run.add_argument("--chroma-url", metavar="http://HOST:PORT",
+                     help="the dedup store on this Chroma server (`chroma run`), not in-process under RUN_DIR/chroma")
+    run.add_argument("--chroma-collection", metavar="NAME",
+                     help="with --chroma-url: a collection shared by every run that names it (default: this run's own)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
@@ -115,7 +121,8 @@ def _context_from_args(args: argparse.Namespace):
             raise ConfigError(f"--set expects FIELD=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         values[key.strip()] = _parse_value(key.strip(), value)
-    for field in ("environment", "domain", "cycles", "budget", "seed", "teacher_url", "teacher_model", "student"):
+    for field in ("environment", "domain", "cycles", "budget", "seed", "teacher_url", "teacher_model", "student",
+                  "checkpointer", "chroma_url", "chroma_collection"):
         if getattr(args, field, None) is not None:
             values[field] = getattr(args, field)
     if getattr(args, "dataset", None) is not None:
@@ -143,6 +150,18 @@ def check_teacher(ctx) -> None:
     if served and ctx.teacher_model not in served:
         print(f"warning: {ctx.teacher_url} serves {served}, not {ctx.teacher_model!r}; requests may fail",
               file=sys.stderr)
+
+
+def check_chroma(ctx) -> None:
+    """Before any work: a Chroma server given by --chroma-url must answer, else a RunError naming it."""
+    if ctx.chroma_url is None:
+        return
+    from teachgraph.dedup.store import ChromaUnavailable, check_chroma_server
+
+    try:
+        check_chroma_server(ctx.chroma_url, ctx.chroma_collection, ctx.embedding)
+    except ChromaUnavailable as error:
+        raise RunError(str(error)) from None
 
 
 def run_services(ctx):
@@ -250,6 +269,20 @@ def execute(run, quiet: bool = False, answer: str | None = None) -> dict[str, An
     return values
 
 
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """A lost connection to a PostgreSQL checkpointer or a Chroma server (both optional engines)."""
+    errors: list[type[BaseException]] = []
+    try:
+        from psycopg import OperationalError
+
+        errors.append(OperationalError)
+    except ImportError:
+        pass
+    from httpx import TransportError
+
+    return (*errors, TransportError)
+
+
 def main(argv: list[str] | None = None) -> int:
     from teachgraph.graph.context import ConfigError
     from teachgraph.run import Run
@@ -264,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             services = run_services(ctx)
             check_student(ctx)
             check_teacher(ctx)
+            check_chroma(ctx)
             with Run.create(ctx, services=services) as run:
                 execute(run, quiet=args.quiet)
         elif args.command == "resume":
@@ -273,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             services = run_services(ctx)
             check_student(ctx)
             check_teacher(ctx)
+            check_chroma(ctx)
             with Run.open(args.run_dir, services=services) as run:
                 if not run.started:
                     raise RunError(f"{args.run_dir} has no checkpoint to resume from; start it with "
@@ -311,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = getattr(args, "run_dir", None)
         print(f"error: {getattr(error, 'strerror', None) or error}{where}; the run stopped at its last checkpoint"
               + (f". Once fixed, continue with `teachgraph resume {run_dir}`" if run_dir else ""), file=sys.stderr)
+        return 2
+    except _store_errors() as error:  # the checkpoint database or the Chroma server went away mid-run
+        run_dir = getattr(args, "run_dir", None)
+        print(f"error: {type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}; "
+              "the run stopped at its last checkpoint"
+              + (f". Once the server answers, continue with `teachgraph resume {run_dir}`" if run_dir else ""),
+              file=sys.stderr)
         return 2
     except RuntimeError as error:  # a student or dataset that cannot be reached offline: one clear line
         from teachgraph.domains.loaders import DatasetUnavailable

@@ -15,7 +15,10 @@ through this one protocol.
             run.invoke(answer={"action": "approve"})
 
 A run directory holds `config.json` (the validated configuration and the run id, which is the
-LangGraph thread id) and, by default, `checkpoints.sqlite` (LangGraph's SqliteSaver). `Run.create`
+LangGraph thread id) and, by default, `checkpoints.sqlite` (LangGraph's SqliteSaver); with
+`checkpointer=postgresql://...` the checkpoints go to that database instead (PostgresSaver, the thread
+id keeps runs apart), while the artifacts (cycles/, events.jsonl, students) stay under the run
+directory, which a resuming process must therefore see at the same path. `Run.create`
 on an existing directory continues it when the configuration is the same and refuses, naming the
 fields, when it is not. `Run.fork(checkpoint_id)` continues from an earlier checkpoint.
 """
@@ -36,6 +39,7 @@ from teachgraph.services import RunServices
 
 RECURSION_LIMIT = 10_000
 # nodes that work on the cycle after the one the state holds (the state's cycle is the last trained one)
+_SETUP_LOCK = 0x7465616368  # the advisory lock taken around PostgresSaver.setup() ("teach")
 _NEXT_CYCLE_NODES = {"discover_skills", "organize_skills", "plan", "generate", "deduplicate", "review", "train"}
 
 
@@ -43,8 +47,15 @@ class RunError(RuntimeError):
     """A problem with a run directory or its checkpoint, reported without a traceback."""
 
 
+def is_postgres_url(location: str | Path) -> bool:
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
 def open_checkpointer(path: str | Path) -> Any:
-    """LangGraph's SqliteSaver on a file (created if new); an unreadable file is a RunError."""
+    """LangGraph's SqliteSaver on a file (created if new), or its PostgresSaver for a postgresql:// URL;
+    an unreadable file or an unreachable database is a RunError."""
+    if is_postgres_url(path):
+        return open_postgres_checkpointer(str(path))
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     try:
@@ -56,6 +67,40 @@ def open_checkpointer(path: str | Path) -> Any:
     except sqlite3.DatabaseError as error:
         raise RunError(f"the checkpoint {path} is unreadable ({error}); resume is impossible. "
                        "Start a new run with another --run-dir (the artifacts of this one stay readable).") from None
+
+
+def open_postgres_checkpointer(url: str) -> Any:
+    """LangGraph's PostgresSaver on one connection (autocommit, no prepared statements, dict rows: what the
+    saver needs), its tables created or migrated by `setup()`. The password may come from $PGPASSWORD or
+    ~/.pgpass (libpq's own), as config.json never holds it."""
+    from teachgraph.graph.context import redact_password
+
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg import Connection, OperationalError
+        from psycopg.rows import dict_row
+    except ImportError as error:
+        raise RunError(f"--checkpointer {redact_password(url)} needs langgraph-checkpoint-postgres and psycopg "
+                       f"({error}); install them with `pip install 'teachgraph[postgres]'`") from None
+    try:
+        conn = Connection.connect(url, autocommit=True, prepare_threshold=0, row_factory=dict_row, connect_timeout=10)
+    except OperationalError as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise RunError(f"the checkpoint database {redact_password(url)} cannot be reached ({reason})") from None
+    saver = PostgresSaver(conn)
+    # runs starting together on a new database would race through the migrations (CREATE TABLE IF NOT
+    # EXISTS is not safe against a concurrent one): one at a time
+    conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+    try:
+        saver.setup()
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+    return saver
+
+
+def _checkpoints_at(ctx: TeachContext, paths: RunPaths) -> str | Path:
+    """Where a run's checkpoints are: its PostgreSQL database, or RUN_DIR/checkpoints.sqlite."""
+    return ctx.checkpointer or paths.checkpoints
 
 
 def _checksum(config: dict[str, Any]) -> str:
@@ -85,11 +130,13 @@ class Run:
         self.ctx, self.run_id = ctx, run_id
         self.paths = RunPaths.of(ctx.run_dir)
         self._owns_checkpointer = checkpointer is None
-        self.checkpointer = checkpointer if checkpointer is not None else open_checkpointer(self.paths.checkpoints)
+        self.checkpointer = checkpointer if checkpointer is not None else \
+            open_checkpointer(_checkpoints_at(ctx, self.paths))
         self._services = services
         self.graph = build_graph(checkpointer=self.checkpointer)
         self.config = {"configurable": {"thread_id": run_id}, "recursion_limit": RECURSION_LIMIT}
         self.steps = 0  # nodes finished by this object's streams
+        self._claimed = False
 
     @property
     def services(self) -> RunServices:
@@ -112,7 +159,19 @@ class Run:
                 diff = sorted(k for k in ctx.fingerprint() if ctx.fingerprint()[k] != old.fingerprint().get(k))
                 raise RunError(f"{ctx.run_dir} holds a run with a different configuration (fields differ: "
                                f"{', '.join(diff)}). Use another --run-dir, or `teachgraph resume {ctx.run_dir}`.")
-            return cls(ctx, run_id, **options)
+            moved = old.public_dump()["checkpointer"] != ctx.public_dump()["checkpointer"]
+            # another checkpointer must hold this run's thread: else the run would start over
+            run = cls(ctx, run_id, **options) if not moved or ctx.checkpointer or paths.checkpoints.exists() else None
+            if moved and (run is None or not run.started):
+                if run is not None:
+                    run.close()
+                was = old.public_dump()["checkpointer"] or "checkpoints.sqlite"
+                now = ctx.public_dump()["checkpointer"] or "checkpoints.sqlite"
+                raise RunError(f"{ctx.run_dir} keeps its checkpoints in {was}; {now} holds no checkpoint of its "
+                               f"thread {run_id}. Use `teachgraph resume {ctx.run_dir}`.")
+            return run
+        if ctx.checkpointer:  # an unreachable database fails before the run directory is written
+            open_checkpointer(ctx.checkpointer).conn.close()
         try:
             paths.root.mkdir(parents=True, exist_ok=True)
             run_id = f"{ctx.environment}-s{ctx.seed}-{os.urandom(4).hex()}"
@@ -175,6 +234,7 @@ class Run:
         branch (`fork`): what the branch it leaves wrote stays as it was."""
         from langgraph.types import Command
 
+        self.claim()
         config = self.config
         if checkpoint is not None:
             latest = self.snapshot().config["configurable"].get("checkpoint_id")
@@ -215,6 +275,19 @@ class Run:
         name = name or f"fork-{os.urandom(3).hex()}"
         forked = self.graph.update_state(checkpoint, {"branch": name})
         return {"configurable": forked["configurable"], "recursion_limit": RECURSION_LIMIT}
+
+    def claim(self) -> None:
+        """In PostgreSQL, only one process at a time runs a thread: a session advisory lock on the run id,
+        held until this Run closes (or its process dies: the server drops a lost session's locks).
+        Another process running the same run is a RunError. SQLite's file lock already serialises writes."""
+        if not is_postgres_url(self.ctx.checkpointer or "") or self._claimed:
+            return
+        row = self.checkpointer.conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS locked",
+                                             (f"teachgraph:{self.run_id}",)).fetchone()
+        if not row["locked"]:
+            raise RunError(f"another process is running {self.ctx.run_dir} (thread {self.run_id} in "
+                           f"{self.ctx.public_dump()['checkpointer']}); wait for it to end, or stop it first")
+        self._claimed = True
 
     # -- the end -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -28,6 +28,7 @@ class StudentCache:
         self._load = loader or self._load_student
         self._path: str | None = None
         self._student: Any = None
+        self._server: Any = None
         self.loads = 0
 
     def _load_student(self, path: str) -> Any:
@@ -35,11 +36,24 @@ class StudentCache:
 
         return student_from_context(self.ctx, path, self.domain)
 
+    def _served(self, path: str) -> Any:
+        """With `student_eval_url`: the student answering through the run's SGLang server (students.served)."""
+        from teachgraph.students.served import ServedStudent, StudentServer, adapter_base
+
+        if self._server is None:
+            server = StudentServer(self.ctx.student_eval_url)
+            server.check_serves(adapter_base(path))
+            self._server = server
+        max_new = self.ctx.max_new_tokens or getattr(self.domain, "default_max_new_tokens", 32)
+        return ServedStudent(self._server, path, max_new_tokens=max_new)
+
     def get(self, path: str) -> Any:
-        """The student saved at `path`, loaded on first use."""
+        """The student saved at `path`, loaded on first use (with `student_eval_url`: a client of the server
+        that holds its adapter)."""
         if self._path != str(path):
             self._student, self._path = None, None  # free the old one before loading the next
-            self._student, self._path = self._load(str(path)), str(path)
+            load = self._served if self.ctx.student_eval_url else self._load
+            self._student, self._path = load(str(path)), str(path)
             self.loads += 1
         return self._student
 
@@ -50,8 +64,17 @@ class StudentCache:
         return self._load(str(path))
 
     def keep(self, path: str, student: Any) -> None:
-        """The student just saved at `path` (the next evaluation uses it without loading it again)."""
+        """The student just saved at `path` (the next evaluation uses it without loading it again, unless
+        evaluation is served: then the trained copy is freed and the server loads the saved adapter)."""
+        if self.ctx.student_eval_url:
+            self._student, self._path = None, None
+            return
         self._student, self._path = student, str(path)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
 
 class RunServices:
@@ -93,10 +116,13 @@ class RunServices:
         return self._base_student
 
     def dedup(self, run_dir: str | Path) -> Any:
-        """The run's deduplication store (the Chroma store under RUN_DIR/chroma), opened once, with the
+        """The run's deduplication store (the Chroma store under RUN_DIR/chroma, or on the server at
+        chroma_url: the run's own collections, or the shared chroma_collection), opened once, with the
         validation and test prompts added on first use."""
         from teachgraph.paths import RunPaths
 
+        if self.ctx.chroma_url is not None:
+            return self._server_dedup(run_dir)
         path = str(RunPaths.of(run_dir).chroma)
         if self._dedup is not None and not Path(path).exists():  # the store's folder was lost under the run:
             self._dedup.close()                                    # open a new one (deduplicate rebuilds it)
@@ -110,13 +136,46 @@ class RunServices:
             self._dedup, self._dedup_path = store, path
         return self._dedup
 
+    def _server_dedup(self, run_dir: str | Path) -> Any:
+        from teachgraph.dedup import DedupStore
+
+        run_id = run_id_of(run_dir)
+        if self._dedup is None or self._dedup_path != run_id:
+            if self.ctx.chroma_collection:  # a team's store: every run's items, this run's owned by it
+                store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url,
+                                   prefix=self.ctx.chroma_collection, owner=run_id)
+            else:
+                store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url, prefix=f"teachgraph_{run_id}")
+            self._dedup, self._dedup_path = store, run_id
+        else:
+            self._dedup.refresh(always=False)  # a server that lost its data has new, empty collections
+        self._dedup.add_eval(self.domain.load_split("val"), "val")  # no Chroma call when all are stored
+        self._dedup.add_eval(self.domain.load_split("test"), "test")
+        return self._dedup
+
     def close(self) -> None:
+        self.students.close()
         if self._teacher is not None:
             self._teacher.close()
         if self._dedup is not None:
             self._dedup.close()
         self._teacher = self._dedup = None
         self._dedup_path = None
+
+
+def run_id_of(run_dir: str | Path) -> str:
+    """The run id (the LangGraph thread id) in RUN_DIR/config.json; a graph run without one (Studio) is
+    named by its directory."""
+    import hashlib
+    import os
+
+    from teachgraph.io import read_json
+    from teachgraph.paths import RunPaths
+
+    config = RunPaths.of(run_dir).config
+    if config.exists():
+        return str(read_json(config)["run_id"])
+    return "dir-" + hashlib.sha256(os.path.realpath(run_dir).encode()).hexdigest()[:16]
 
 
 def services_of(runtime: Any) -> RunServices:

@@ -15,6 +15,18 @@ against exact search is measured by benchmarks/dedup.py).
 Every `DedupStore` on the same path in one process shares one client and one in-memory copy, so a
 store may be constructed per call (cheap after the first: two counts) or once per run; each
 construction compares Chroma's counts with the copy and re-reads it when another process wrote.
+
+On a Chroma server (`DedupStore(url="http://HOST:PORT", prefix=..., owner=...)`, `chroma run`) the
+same two collections are named PREFIX_eval and PREFIX_train; the embeddings are still computed here
+and sent with every item (a server records a custom embedding function by name only). Other
+processes may write to a server's collections at any time, so the copy follows them: `follow` (once
+a cycle) compares every stored id with the copy and fetches what is new (and forgets what was
+deleted); `filter` does so whenever a collection's count changed. A collection shared by a team is
+opened with an `owner` (the run id): that run's training items are stored as ID@OWNER with
+metadata run=OWNER, so that two runs accepting the same prompt both own their item, and the run's
+`rollback` and `follow` touch only its own items, while every search and exact look-up sees the
+items of every run. Two runs deciding at the same moment can each keep one of a near-duplicate
+pair; the next check of either sees both.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ HNSW = {"space": "cosine", "ef_construction": 16, "max_neighbors": 8, "ef_search
 EXACT_MAX = 10_000   # vectors searched exactly; above this, the inverted file
 NPROBE = 6           # cells of the inverted file probed per query
 CHUNK = 1000         # candidates decided together; later chunks see the kept examples of earlier ones
+ID_PAGE = 100_000    # ids per request when a server's ids are compared with the copy (ids only: ~2.5 MB)
 
 
 @contextlib.contextmanager
@@ -163,6 +176,7 @@ class VectorIndex:
         self.exact_max, self.nprobe = exact_max, nprobe
         self.ids: list[str] = []
         self.row: dict[str, int] = {}
+        self.owned_keys: Counter[str] = Counter()  # KEY of every stored KEY@OWNER id (a shared collection)
         self.cycles = np.zeros(0, dtype=np.int64)
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._cells: _Cells | None = None
@@ -173,6 +187,10 @@ class VectorIndex:
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self.row
+
+    def has_key(self, key: str) -> bool:
+        """Whether an item of this prompt key is stored, whoever owns it."""
+        return key in self.row or key in self.owned_keys
 
     @property
     def vectors(self) -> np.ndarray:
@@ -194,6 +212,7 @@ class VectorIndex:
             self._vectors = grown
         self._vectors[n:need] = vectors
         self.row.update((item_id, n + i) for i, item_id in enumerate(ids))
+        self.owned_keys.update(i.split("@", 1)[0] for i in ids if "@" in i)
         self.ids.extend(ids)
         self.cycles = np.concatenate([self.cycles, np.asarray(cycles, dtype=np.int64)])
         if self._cells is not None:
@@ -209,6 +228,8 @@ class VectorIndex:
             return
         keep = np.ones(len(self.ids), dtype=bool)
         keep[list(gone)] = False
+        self.owned_keys.subtract(self.ids[r].split("@", 1)[0] for r in gone if "@" in self.ids[r])
+        self.owned_keys = +self.owned_keys
         vectors = self.vectors[keep].copy()
         self.ids = [i for i, k in zip(self.ids, keep.tolist()) if k]
         self.row = {item_id: r for r, item_id in enumerate(self.ids)}
@@ -232,11 +253,50 @@ class VectorIndex:
             return self._cells.nearest(queries, self.nprobe)
 
 
-class _Shared:
-    """What every DedupStore on one path shares in a process: the client, the collections, the copies."""
+class ChromaUnavailable(RuntimeError):
+    """A Chroma server that does not answer."""
 
-    def __init__(self, path: str, embedding: str):
-        self.path = path
+
+def _server_address(url: str) -> tuple[str, int, bool]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or (443 if parts.scheme == "https" else 8000), \
+        parts.scheme == "https"
+
+
+def _http_client(url: str) -> Any:
+    host, port, ssl = _server_address(url)
+    return chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False))
+
+
+def check_chroma_server(url: str, prefix: str | None = None, embedding: str = "hashing") -> None:
+    """The server answers its heartbeat, else ChromaUnavailable naming it; with `prefix` (a shared
+    collection), its collections exist or are made now, with this embedding (another is refused)."""
+    try:
+        client = _http_client(url)
+        client.heartbeat()
+    except Exception as error:  # noqa: BLE001 - refused, timed out, not a Chroma server: one clear line
+        raise ChromaUnavailable(f"the Chroma server {url} does not answer ({type(error).__name__}: "
+                                f"{str(error).strip()[:200]}); start it with `chroma run --path DIR --port PORT`, "
+                                "or leave chroma_url unset for the in-process store") from None
+    for source in COLLECTIONS if prefix else ():
+        try:
+            client.get_or_create_collection(f"{prefix}_{source}", embedding_function=embedding_function(embedding),
+                                            configuration={"hnsw": dict(HNSW)})
+        except ValueError as error:  # its embedding function is another one
+            raise ChromaUnavailable(f"the collection {prefix}_{source} on {url} cannot be used with "
+                                    f"embedding={embedding!r}: {error}") from None
+
+
+class _Shared:
+    """What every DedupStore on one path (or server and collection names) shares in a process: the
+    client, the collections, the copies."""
+
+    def __init__(self, path: str | None, embedding: str, url: str | None = None,
+                 names: dict[str, str] | None = None):
+        self.path, self.url = path, url
+        self.names = names or COLLECTIONS
         self.embedder = embedding_function(embedding)
         self.indexes: dict[str, VectorIndex] = {}
         self.lock = threading.RLock()
@@ -246,6 +306,8 @@ class _Shared:
 
     def identity(self) -> tuple[int, int] | None:
         """The Chroma database file's (device, inode): another after the directory was removed and made anew."""
+        if self.url is not None:  # a server's collections are followed by `refresh` instead
+            return None
         try:
             st = os.stat(os.path.join(self.path, "chroma.sqlite3"))
         except OSError:
@@ -253,12 +315,44 @@ class _Shared:
         return st.st_dev, st.st_ino
 
     def open(self) -> None:
-        self.client = chromadb.PersistentClient(path=self.path, settings=Settings(anonymized_telemetry=False))
-        self.collections = {source: self.client.get_or_create_collection(
-            name, embedding_function=self.embedder, configuration={"hnsw": dict(HNSW)})
-            for source, name in COLLECTIONS.items()}
+        self.client = _http_client(self.url) if self.url is not None else \
+            chromadb.PersistentClient(path=self.path, settings=Settings(anonymized_telemetry=False))
+        self.collections = self._collections()
         self.batch = max(1, min(5000, self.client.get_max_batch_size()))
         self.opened = self.identity()
+
+    def _collections(self) -> dict[str, Any]:
+        return {source: self.client.get_or_create_collection(
+            name, embedding_function=self.embedder, configuration={"hnsw": dict(HNSW)})
+            for source, name in self.names.items()}
+
+    def refresh(self, always: bool = True) -> None:
+        """A server's collections into the copy: the ids stored now are compared with the copy's, new
+        items fetched, deleted ones forgotten (`always=False`: only where a count differs). A collection
+        made anew on the server (its data lost) is read from scratch."""
+        current = self._collections()
+        if any(current[s].id != self.collections[s].id for s in current):
+            self.collections = current
+            self.reload()
+            return
+        for source, collection in self.collections.items():
+            index = self.indexes[source]
+            if not always and collection.count() == len(index):
+                continue
+            for _ in range(3):  # a concurrent writer can shift offset pages: read again until consistent
+                total = collection.count()
+                ids = [i for offset in range(0, total, ID_PAGE)
+                       for i in collection.get(limit=ID_PAGE, offset=offset, include=[])["ids"]]
+                if len(ids) == total == len(set(ids)) == collection.count():
+                    break
+            stored = set(ids)
+            index.remove([i for i in index.ids if i not in stored])
+            new = [i for i in ids if i not in index]
+            for at in range(0, len(new), self.batch):
+                got = collection.get(ids=new[at:at + self.batch], include=["embeddings", "metadatas"])
+                if len(got["ids"]):
+                    index.add(got["ids"], np.asarray(got["embeddings"], dtype=np.float32),
+                              [int((m or {}).get("cycle", -1)) for m in got["metadatas"]])
 
     def reopen(self) -> None:
         """A fresh client and copies: Chroma's own per-process state does not see another process's writes."""
@@ -297,17 +391,26 @@ _SHARED_LOCK = threading.Lock()
 class DedupStore:
     """The deduplication store of one run directory's Chroma path; see the module docstring."""
 
-    def __init__(self, path: str, embedding: str = "hashing"):
-        key = (os.path.realpath(path), embedding)
+    def __init__(self, path: str | None = None, embedding: str = "hashing", *, url: str | None = None,
+                 prefix: str | None = None, owner: str | None = None):
+        """The store under `path` (in-process Chroma), or on the Chroma server at `url` in the collections
+        PREFIX_eval and PREFIX_train; `owner` (a shared collection): the run whose items these are."""
+        if (path is None) == (url is None):
+            raise ValueError("dedup: give a store path or a Chroma server url, not both or neither")
+        names = {source: f"{prefix}_{source}" for source in COLLECTIONS} if url is not None and prefix else None
+        key = (os.path.realpath(path), embedding) if path is not None else \
+            (url, tuple(sorted((names or COLLECTIONS).items())), embedding, owner)
         with _SHARED_LOCK:
             shared = _SHARED.get(key)
             if shared is None:
-                shared = _SHARED[key] = _Shared(path, embedding)
+                shared = _SHARED[key] = _Shared(path, embedding, url, names)
         with shared.lock:
+            if url is not None:
+                shared.refresh(always=False)
             # another process wrote to this path since the copy was made, or the directory was made anew
-            if shared.identity() != shared.opened or not shared.in_step():
+            elif shared.identity() != shared.opened or not shared.in_step():
                 shared.reopen()
-        self._key, self._shared = key, shared
+        self._key, self._shared, self.owner = key, shared, owner
 
     # read through the shared state: a reopen (after another process wrote) replaces them for every store
     client = property(lambda self: self._shared.client)
@@ -315,6 +418,12 @@ class DedupStore:
     indexes = property(lambda self: self._shared.indexes)
     embedder = property(lambda self: self._shared.embedder)
     batch = property(lambda self: self._shared.batch)
+
+    def refresh(self, always: bool = True) -> None:
+        """On a server: bring the in-memory copy in step with what every writer stored (see the module doc)."""
+        if self._shared.url is not None:
+            with self._shared.lock:
+                self._shared.refresh(always)
 
     def close(self) -> None:
         """Drop this process's in-memory copy of the path (the next DedupStore re-reads Chroma)."""
@@ -331,9 +440,20 @@ class DedupStore:
 
     def _source(self, item_id: str) -> str | None:
         """Where an id is stored (training data first, as the look-up in both collections always said)."""
-        if item_id in self.indexes["train"]:
+        if self.indexes["train"].has_key(item_id):
             return "train"
         return "eval" if item_id in self.indexes["eval"] else None
+
+    def _own(self, item_id: str) -> str:
+        """The id under which this store's run keeps a training item (ID@OWNER in a shared collection)."""
+        return f"{item_id}@{self.owner}" if self.owner else item_id
+
+    def _meta(self, cycle: int, skill: Any) -> dict[str, Any]:
+        meta = {"cycle": cycle, "skill": str(skill)}
+        return dict(meta, run=self.owner) if self.owner else meta
+
+    def _owned(self, ids: list[str]) -> list[str]:
+        return [i for i in ids if i.endswith(f"@{self.owner}")] if self.owner else ids
 
     def _add(self, source: str, ids: list[str], docs: list[str], vectors: np.ndarray,
              metas: list[dict[str, Any]]) -> None:
@@ -358,10 +478,11 @@ class DedupStore:
     def rollback(self, cycle: int) -> None:
         """Forget training examples stored for `cycle` (a node re-run after a crash starts clean)."""
         with self._shared.lock:
-            ids = self.indexes["train"].ids_of_cycle(int(cycle))
+            ids = self._owned(self.indexes["train"].ids_of_cycle(int(cycle)))
             if not ids:  # the copy mirrors Chroma: nothing of that cycle is stored
                 return
-            self.collections["train"].delete(where={"cycle": int(cycle)})
+            where = {"$and": [{"cycle": int(cycle)}, {"run": self.owner}]} if self.owner else {"cycle": int(cycle)}
+            self.collections["train"].delete(where=where)
             self.indexes["train"].remove(ids)
 
     def train_ids_by_cycle(self) -> dict[int, set[str]]:
@@ -369,18 +490,23 @@ class DedupStore:
         index = self.indexes["train"]
         out: dict[int, set[str]] = {}
         for item_id, cycle in zip(index.ids, index.cycles.tolist()):
-            out.setdefault(int(cycle), set()).add(item_id)
+            if not self.owner:
+                out.setdefault(int(cycle), set()).add(item_id)
+            elif item_id.endswith(f"@{self.owner}"):
+                out.setdefault(int(cycle), set()).add(item_id.split("@", 1)[0])
         return out
 
     def add_accepted(self, examples: list[Example], cycle: int) -> None:
         """Store examples accepted earlier (rebuilding the store from a run's accepted data), unfiltered."""
         with self._shared.lock:
             by_id = {example_id(e["prompt"]): e for e in examples}
-            ids = [i for i in by_id if self._source(i) is None]
+            # in a shared collection, what this run owns (another run may hold the same prompt)
+            ids = [i for i in by_id if (self._own(i) not in self.indexes["train"] if self.owner
+                                        else self._source(i) is None)]
             if ids:
                 docs = [by_id[i]["prompt"] for i in ids]
-                self._add("train", ids, docs, self.embed(docs),
-                          [{"cycle": cycle, "skill": str(by_id[i].get("skill"))} for i in ids])
+                self._add("train", [self._own(i) for i in ids], docs, self.embed(docs),
+                          [self._meta(cycle, by_id[i].get("skill")) for i in ids])
 
     def follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
         """Make the training examples stored exactly the accepted data of `lineage` ({cycle: examples} of the
@@ -389,6 +515,7 @@ class DedupStore:
         forgotten, and a store that disagrees with the lineage (another branch's history, or a store
         lost or damaged) is rebuilt from it. Returns what was done: "in_step", "rolled_back" or "rebuilt"."""
         with self._shared.lock:
+            self.refresh()  # on a server: what other processes wrote since
             return self._follow(lineage, cycle)
 
     def _follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
@@ -410,6 +537,7 @@ class DedupStore:
                decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
         """Keep examples that are neither duplicates of stored items nor of each other; store the kept ones."""
         with self._shared.lock:
+            self.refresh(always=False)
             dropped: list[tuple[Example, str]] = []
             candidates: list[Example] = []
             seen: set[str] = set()
@@ -464,8 +592,8 @@ class DedupStore:
             keep[i] = True
         kept = [e for e, k in zip(fresh, keep) if k]
         if kept:
-            self._add("train", [example_id(e["prompt"]) for e in kept], [e["prompt"] for e in kept], vectors[keep],
-                      [{"cycle": cycle, "skill": str(e.get("skill"))} for e in kept])
+            self._add("train", [self._own(example_id(e["prompt"])) for e in kept], [e["prompt"] for e in kept],
+                      vectors[keep], [self._meta(cycle, e.get("skill")) for e in kept])
         return kept, dropped
 
 

@@ -13,8 +13,8 @@ from tests.conftest import ROOT, TINY
 
 from .conftest import cli_env
 
-BENCHMARKS = ["cycle_cost", "train_throughput", "eval_throughput", "dedup", "resume", "teacher_throughput",
-              "prompt_prefix"]
+BENCHMARKS = ["cycle_cost", "train_throughput", "eval_throughput", "dedup", "dedup_server", "resume",
+              "teacher_throughput", "prompt_prefix"]
 TIMEOUT = 600
 
 
@@ -100,6 +100,15 @@ def test_dedup(smoke):
     for kind in ("case", "spacing", "case + spacing"):  # the obvious variants are always caught
         assert kinds[kind]["duplicate"] and kinds[kind]["pairs"] > 0 and kinds[kind]["flagged_share"] == 1.0
     assert not kinds["one number differs"]["duplicate"] and kinds["paraphrase"]["duplicate"]
+
+
+def test_dedup_server(smoke):
+    rows = smoke["results"]["dedup_server"]["results"]["rows"]
+    assert [(r["mode"], r["stored"]) for r in rows] == [("in-process", 300), ("in-process", 1000),
+                                                         ("server", 300), ("server", 1000)]
+    assert all(r["checks_per_s"] > 0 and r["fill_seconds"] > 0 for r in rows)
+    for r in rows[2:]:
+        assert r["open_s"] > 0 and r["follow_s"] > 0 and r["server_query_near_found"] <= r["server_query_near_by_exact"]
 
 
 def test_resume(smoke):

@@ -181,3 +181,14 @@ def test_the_teacher_api_key_is_never_written(tmp_path, monkeypatch):
     assert ctx.api_key() == "sk-secret"
     monkeypatch.setenv("TEACHGRAPH_TEACHER_API_KEY", "sk-env")
     assert ctx.api_key() == "sk-env"
+
+
+def test_served_evaluation_needs_lora_and_an_http_url():
+    assert "student_eval_url: served evaluation" in _message({"student_eval_url": "http://127.0.0.1:30001",
+                                                              "finetune": "full"})
+    assert "student_eval_url: '127.0.0.1:30001' is not an http(s) URL" in _message(
+        {"student_eval_url": "127.0.0.1:30001", "finetune": "lora"})
+    # a pretrained student's default fine-tuning is LoRA: no need to say it
+    ctx = make_context(student="/models/some-student", student_eval_url="http://127.0.0.1:30001")
+    assert ctx.finetune == "lora" and ctx.student_eval_url == "http://127.0.0.1:30001"
+    assert "student_eval_url" not in ctx.fingerprint()  # where evaluation is served does not change the results
