@@ -202,9 +202,15 @@ class TeachContext(BaseModel):
         return self
 
     def with_student_defaults(self) -> "TeachContext":
-        """This configuration with the pretrained-student training defaults filled in where unset."""
+        """This configuration with the pretrained-student training defaults filled in where unset; for the
+        tiny student, the domain's own defaults (`tiny_run_defaults`: a domain with longer answers than the
+        synthetic one asks for a smaller budget, so that its default run stays minutes on a CPU)."""
         if self.student == "tiny":
-            return self
+            from teachgraph.domains import domain_class
+
+            defaults = getattr(domain_class(self.domain), "tiny_run_defaults", {})
+            unset = {k: v for k, v in defaults.items() if k not in self.model_fields_set}
+            return self.model_copy(update=unset) if unset else self
         unset = {k: v for k, v in PRETRAINED_STUDENT_DEFAULTS.items() if k not in self.model_fields_set}
         return self.model_copy(update=unset) if unset else self
 

@@ -16,9 +16,14 @@ def base_student_path(ctx: Any, domain: Any, progress: Callable | None = None, l
         return ctx.student
     from teachgraph.students.pretrain import ensure_base_student
 
+    # a domain may ask for longer sequences (its prompt + answer) and fewer pretraining examples than the
+    # synthetic default; a configuration that sets base_examples_per_skill wins
     tiny = TinyConfig(hidden_size=ctx.tiny_hidden_size, num_layers=ctx.tiny_layers,
-                      num_heads=max(1, ctx.tiny_hidden_size // 32), intermediate_size=4 * ctx.tiny_hidden_size)
-    return ensure_base_student(domain, tiny, ctx.base_examples_per_skill, ctx.base_epochs, progress=progress, log=log)
+                      num_heads=max(1, ctx.tiny_hidden_size // 32), intermediate_size=4 * ctx.tiny_hidden_size,
+                      max_length=getattr(domain, "tiny_max_length", TinyConfig.max_length))
+    examples = ctx.base_examples_per_skill if "base_examples_per_skill" in ctx.model_fields_set else \
+        getattr(domain, "base_examples_per_skill", ctx.base_examples_per_skill)
+    return ensure_base_student(domain, tiny, examples, ctx.base_epochs, progress=progress, log=log)
 
 
 def student_from_context(ctx: Any, path: str, domain: Any) -> HFStudent:

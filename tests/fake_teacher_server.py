@@ -16,13 +16,16 @@ JSON between <input> and </input> of the last user message, and answers with sch
 for the synthetic domain its examples are CORRECT (computed with domains.synthetic), so a run with it
 as the teacher improves the student. For the math and code domains (recognised by the domain's brief in
 the system prompt) the generator writes correct items in the domain's schema: arithmetic problems with
-a boxed answer; small stdin and LeetCode-style problems with tests and a reference solution.
+a boxed answer; small stdin and LeetCode-style problems with tests and a reference solution; for the
+tool-use domains, requests with plans (tools: computed with domains.tools; mnms: MnMs's node format).
 
 Faults (each consumed by one chat request, in order; optionally only by requests of one role):
   invalid_json, schema (valid JSON, wrong shape), http_500, http_429, slow (sleeps `slow_s`, longer than
   the client's timeout), truncated (half the content, finish_reason "length"), disconnect (the connection
   is closed without an answer), wrong_answer (a generator batch whose first example has a wrong answer:
-  math, a final answer that contradicts the solution; code, a reference solution that fails its tests).
+  math, a final answer that contradicts the solution; code, a reference solution that fails its tests;
+  tools, a wrong final answer, then a plan calling an unknown tool, then one passing a wrongly typed
+  argument; mnms, a plan calling an unknown tool).
   drip (the headers at once, then the body one byte every `drip_s` seconds, its Content-Length padded to a
   day's worth: per-read timeouts never fire), hang (the request is read and never answered; the handler
   waits until the client goes away).
@@ -56,6 +59,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from teachgraph.domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
+from teachgraph.domains.tools import BY_NAME as TOOL_FAMILIES, ToolsDomain  # noqa: E402
 
 FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer", "drip",
           "hang")
@@ -214,12 +218,68 @@ def answer_code_generator(data: dict[str, Any], wrong: bool = False) -> dict[str
     return {"examples": examples}
 
 
-GENERATORS = {"synthetic": answer_generator, "math": answer_math_generator, "code": answer_code_generator}
+def answer_tools_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:
+    """Correct requests and plans of the offline tool-use domain (computed with domains.tools), with their
+    final answers. `wrong`: the first example states a wrong answer, the second calls a tool the catalogue
+    lacks, the third passes a string where the tool takes an integer."""
+    domain = ToolsDomain()
+    skill = data.get("skill") if data.get("skill") in TOOL_FAMILIES else None
+    subskill = data.get("subskill")
+    for prompt in data.get("exemplars") or []:
+        inferred = domain.infer_skill(prompt)
+        if skill is None and inferred:
+            skill, subskill = inferred[0], subskill or inferred[1]
+    if skill is None:
+        return {"examples": []}
+    if subskill not in domain.skill_catalog()[skill]:
+        subskill = None
+    avoid = set(data.get("avoid") or [])
+    count = int(data["count"])
+    made = domain.generate(skill, subskill, data.get("difficulty"), count + len(avoid), seed=int(data.get("seed", 0)))
+    examples = [{"request": e["prompt"], "plan": [{"tool": step[0], "args": step[1:]} for step in json.loads(e["answer"])],
+                 "final_answer": json.loads(e["result"])} for e in made if e["prompt"] not in avoid][:count]
+    if wrong:
+        if examples:
+            answer = examples[0]["final_answer"]
+            examples[0]["final_answer"] = answer + 1 if isinstance(answer, int) else str(answer) + "x"
+        if len(examples) > 1:
+            examples[1]["plan"][0]["tool"] = "teleport"
+        if len(examples) > 2:
+            step = examples[2]["plan"][0]
+            step["args"] = [str(a) if isinstance(a, int) else 7 for a in step["args"]]
+    return {"examples": examples}
+
+
+def answer_mnms_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:
+    """Requests and plans in MnMs's node format over its real tools; `wrong`: the first calls an unknown tool."""
+    rng = random.Random(int(data.get("seed", 0)))
+    avoid = set(data.get("avoid") or [])
+    examples = []
+    while len(examples) < int(data["count"]):
+        n = rng.randint(1, 99999)
+        if rng.random() < 0.5:
+            request = f"Describe the image {n}.jpg and summarize the description in one sentence."
+            nodes = [{"id": 0, "name": "image captioning", "args": {"image": f"{n}.jpg"}},
+                     {"id": 1, "name": "text summarization", "args": {"text": "<node-0>.text"}}]
+        else:
+            request = f"How many objects are there in {n}.jpg?"
+            nodes = [{"id": 0, "name": "object detection", "args": {"image": f"{n}.jpg"}},
+                     {"id": 1, "name": "count", "args": {"objects": "<node-0>.objects"}}]
+        if any(request in prior for prior in avoid) or any(e["user_request"] == request for e in examples):
+            continue
+        examples.append({"user_request": request, "nodes": nodes})
+    if wrong and examples:
+        examples[0]["nodes"][0]["name"] = "image teleportation"
+    return {"examples": examples}
+
+
+GENERATORS = {"synthetic": answer_generator, "math": answer_math_generator, "code": answer_code_generator,
+              "tools": answer_tools_generator, "mnms": answer_mnms_generator}
 
 
 def domain_of_prompt(system: str) -> str:
     """Which domain a request is for, from the domain's brief in the system prompt."""
-    for name in ("math", "code"):
+    for name in ("math", "code", "tools", "mnms"):
         if f"Task domain {name}" in system:
             return name
     return "synthetic"

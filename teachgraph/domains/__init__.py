@@ -16,6 +16,8 @@ DOMAINS = {
     "synthetic": "teachgraph.domains.synthetic:SyntheticDomain",
     "math": "teachgraph.domains.math:MathDomain",
     "code": "teachgraph.domains.code:CodeDomain",
+    "tools": "teachgraph.domains.tools:ToolsDomain",
+    "mnms": "teachgraph.domains.mnms:MnmsDomain",
 }
 
 
