@@ -127,7 +127,7 @@ class RunServices:
         if self._dedup is None or self._dedup_path != path:
             from teachgraph.dedup import DedupStore
 
-            store = DedupStore(path, self.ctx.embedding)
+            store = DedupStore(path, self.ctx.embedding, images=getattr(self.domain, "modality", "text") == "image")
             store.add_eval(self.domain.load_split("val"), "val")
             store.add_eval(self.domain.load_split("test"), "test")
             self._dedup, self._dedup_path = store, path

@@ -1,8 +1,8 @@
 """Deduplication and decontamination: a persistent Chroma store, searched in memory.
 
 Two collections: the evaluation prompts (validation and test) and the accepted training data.
-Every stored item's id is the hash of its normalised prompt, so an exact duplicate is one id
-look-up; a near-duplicate is the nearest neighbour in cosine space within a threshold, searched in
+Every stored item's id is the hash of its normalised prompt (and, for a visual example, of its image's
+perceptual hash: `domains.base.example_key`), so an exact duplicate is one id look-up; a near-duplicate is the nearest neighbour in cosine space within a threshold, searched in
 each collection apart (a nearer training example must never hide a contaminated evaluation prompt).
 
 Chroma is the store of record: every accepted item is written to it before `filter` returns, and an
@@ -33,7 +33,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import chromadb  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
 
-from teachgraph.domains.base import Example, example_id  # noqa: E402
+from teachgraph.domains.base import Example, example_key  # noqa: E402
 from teachgraph.dedup.embeddings import embedding_function  # noqa: E402
 
 try:  # installed with scikit-learn (a dependency of sentence-transformers)
@@ -51,6 +51,7 @@ HNSW = {"space": "cosine", "ef_construction": 16, "max_neighbors": 8, "ef_search
         "sync_threshold": 5000}
 EXACT_MAX = 10_000   # vectors searched exactly; above this, the inverted file
 NPROBE = 6           # cells of the inverted file probed per query
+IMAGE_BITS = 112     # perceptual-hash bits of an image (domains.images: 64 pHash + 48 colour-hash bits)
 CHUNK = 1000         # candidates decided together; later chunks see the kept examples of earlier ones
 
 
@@ -297,12 +298,13 @@ _SHARED_LOCK = threading.Lock()
 class DedupStore:
     """The deduplication store of one run directory's Chroma path; see the module docstring."""
 
-    def __init__(self, path: str, embedding: str = "hashing"):
+    def __init__(self, path: str, embedding: str = "hashing", images: bool = False):
         key = (os.path.realpath(path), embedding)
         with _SHARED_LOCK:
             shared = _SHARED.get(key)
             if shared is None:
                 shared = _SHARED[key] = _Shared(path, embedding)
+        self.images = images
         with shared.lock:
             # another process wrote to this path since the copy was made, or the directory was made anew
             if shared.identity() != shared.opened or not shared.in_step():
@@ -326,6 +328,22 @@ class DedupStore:
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder(texts), dtype=np.float32)
 
+    def vectors(self, examples: list[Example]) -> np.ndarray:
+        """Each example's vector: its prompt's embedding; in a store of visual examples (`images`), joined
+        with its image's perceptual-hash bits at equal weight, so that the cosine similarity of two examples
+        is the mean of their questions' and their images' (a near-duplicate needs both near)."""
+        text = self.embed([e["prompt"] for e in examples])
+        if not self.images:
+            return text
+        from teachgraph.domains.images import example_fingerprint, fingerprint_vector, has_image
+
+        text = _normalised(text) * np.float32(np.sqrt(0.5))
+        picture = np.zeros((len(examples), IMAGE_BITS), dtype=np.float32)
+        for i, e in enumerate(examples):
+            if has_image(e):
+                picture[i] = fingerprint_vector(example_fingerprint(e)) * np.float32(np.sqrt(0.5))
+        return _normalised(np.concatenate([text, picture], axis=1))
+
     def count(self) -> int:
         return sum(len(index) for index in self.indexes.values())
 
@@ -346,13 +364,14 @@ class DedupStore:
     def add_eval(self, examples: list[Example], split: str) -> int:
         """Store evaluation prompts (idempotent; no Chroma call when all are stored). Returns how many were new."""
         with self._shared.lock:
-            ids = list(dict.fromkeys(example_id(e["prompt"]) for e in examples))
+            ids = list(dict.fromkeys(example_key(e) for e in examples))
             missing = [i for i in ids if self._source(i) is None]
             if not missing:
                 return 0
-            by_id = {example_id(e["prompt"]): e for e in examples}
+            by_id = {example_key(e): e for e in examples}
             docs = [by_id[i]["prompt"] for i in missing]
-            self._add("eval", missing, docs, self.embed(docs), [{"split": split} for _ in missing])
+            self._add("eval", missing, docs, self.vectors([by_id[i] for i in missing]),
+                      [{"split": split} for _ in missing])
             return len(missing)
 
     def rollback(self, cycle: int) -> None:
@@ -375,11 +394,11 @@ class DedupStore:
     def add_accepted(self, examples: list[Example], cycle: int) -> None:
         """Store examples accepted earlier (rebuilding the store from a run's accepted data), unfiltered."""
         with self._shared.lock:
-            by_id = {example_id(e["prompt"]): e for e in examples}
+            by_id = {example_key(e): e for e in examples}
             ids = [i for i in by_id if self._source(i) is None]
             if ids:
                 docs = [by_id[i]["prompt"] for i in ids]
-                self._add("train", ids, docs, self.embed(docs),
+                self._add("train", ids, docs, self.vectors([by_id[i] for i in ids]),
                           [{"cycle": cycle, "skill": str(by_id[i].get("skill"))} for i in ids])
 
     def follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
@@ -396,7 +415,7 @@ class DedupStore:
         later = [c for c in stored if c >= cycle]
         for c in later:
             self.rollback(c)
-        expected = {c: {example_id(e["prompt"]) for e in rows} for c, rows in lineage.items() if c < cycle}
+        expected = {c: {example_key(e) for e in rows} for c, rows in lineage.items() if c < cycle}
         if {c: ids for c, ids in stored.items() if c < cycle} == {c: ids for c, ids in expected.items() if ids}:
             return "rolled_back" if later else "in_step"
         for c in [c for c in stored if c < cycle]:
@@ -414,7 +433,7 @@ class DedupStore:
             candidates: list[Example] = []
             seen: set[str] = set()
             for ex in examples:
-                key = example_id(ex["prompt"])
+                key = example_key(ex)
                 if key in seen:
                     dropped.append((ex, "exact_duplicate"))
                 else:
@@ -422,7 +441,7 @@ class DedupStore:
                     candidates.append(ex)
             fresh = []
             for ex in candidates:
-                source = self._source(example_id(ex["prompt"]))
+                source = self._source(example_key(ex))
                 if source is None:
                     fresh.append(ex)
                 else:
@@ -438,7 +457,7 @@ class DedupStore:
     def _filter_chunk(self, fresh: list[Example], cycle: int, dedup_threshold: float,
                       decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
         dropped: list[tuple[Example, str]] = []
-        vectors = self.embed([e["prompt"] for e in fresh])
+        vectors = self.vectors(fresh)
         near = np.zeros(len(fresh), dtype=bool)
         # Evaluation prompts and training data are searched apart, each against its own threshold, so
         # that a nearer training example can never hide a contaminated evaluation prompt.
@@ -464,7 +483,7 @@ class DedupStore:
             keep[i] = True
         kept = [e for e, k in zip(fresh, keep) if k]
         if kept:
-            self._add("train", [example_id(e["prompt"]) for e in kept], [e["prompt"] for e in kept], vectors[keep],
+            self._add("train", [example_key(e) for e in kept], [e["prompt"] for e in kept], vectors[keep],
                       [{"cycle": cycle, "skill": str(e.get("skill"))} for e in kept])
         return kept, dropped
 

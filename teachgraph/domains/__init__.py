@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
+from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, example_key, normalize_text, stable_hash
 from teachgraph.domains.synthetic import SyntheticDomain
 
 DOMAINS = {
     "synthetic": "teachgraph.domains.synthetic:SyntheticDomain",
     "math": "teachgraph.domains.math:MathDomain",
     "code": "teachgraph.domains.code:CodeDomain",
+    "vqa": "teachgraph.domains.vqa:VQADomain",
 }
 
 
@@ -35,5 +36,5 @@ def load_domain(ctx: Any) -> Domain:
     return get_domain(ctx.domain, seed=ctx.data_seed, **ctx.domain_options)
 
 
-__all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "domain_class", "example_id",
+__all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "domain_class", "example_id", "example_key",
            "get_domain", "load_domain", "normalize_text", "stable_hash"]
