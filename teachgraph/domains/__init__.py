@@ -17,6 +17,8 @@ DOMAINS = {
     "math": "teachgraph.domains.math:MathDomain",
     "code": "teachgraph.domains.code:CodeDomain",
     "vqa": "teachgraph.domains.vqa:VQADomain",
+    "gqa": "teachgraph.domains.vqa_benchmarks:GQADomain",
+    "naturalbench": "teachgraph.domains.vqa_benchmarks:NaturalBenchDomain",
 }
 
 

@@ -365,7 +365,8 @@ class LLMGenerator:
             fresh = []
             for item in answer.examples:
                 example = self._example(item, request, item_schema is not None)
-                key = normalize_text(example["prompt"])
+                # the prompt, with its scene where it has one (the same question about another picture is new)
+                key = normalize_text(example["prompt"]) + stable_hash(example.get("scene") or example.get("image") or "")
                 if example["prompt"].strip() and key not in seen:
                     seen.add(key)
                     fresh.append(example)
