@@ -113,7 +113,8 @@ class VLMStudent:
             return self.processor.apply_chat_template(
                 [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}],
                 add_generation_prompt=True)
-        return question  # the processor adds the image tokens (and bos) itself, as PaliGemma's does
+        token = getattr(self.processor, "image_token", None)  # PaliGemma: "<image>" first, then the prompt
+        return f"{token}{question}" if token and token not in question else question
 
     def _full_text(self, question: str, answer: str) -> str:
         if self._uses_chat():
@@ -122,14 +123,16 @@ class VLMStudent:
                  {"role": "assistant", "content": [{"type": "text", "text": answer}]}])
         return f"{question}\n{answer}{self.tokenizer.eos_token or ''}"
 
-    def _encode(self, texts: list[str], images: list[Any], padding_side: str) -> dict[str, torch.Tensor]:
+    def _encode(self, texts: list[str], images: list[Any], padding_side: str, **extra: Any) -> dict[str, torch.Tensor]:
         tokenizer = self.tokenizer
         before = tokenizer.padding_side
         tokenizer.padding_side = padding_side
         try:
-            inputs = self.processor(images=images, text=texts, return_tensors="pt", padding=True)
+            inputs = self.processor(images=images, text=texts, return_tensors="pt", padding=True, **extra)
         finally:
             tokenizer.padding_side = before
+        if not extra:
+            inputs.pop("labels", None)  # some processors (PaliGemma) always return labels
         return {k: v.to(self.device) for k, v in inputs.items()}
 
     def _stop_ids(self) -> list[int]:
@@ -170,14 +173,18 @@ class VLMStudent:
         """Model inputs of a batch, right-padded, with labels on the answer tokens only; and their count."""
         images = [example_image(e) for e in examples]
         prompts = self._encode([self._prompt_text(e["prompt"]) for e in examples], images, "right")
-        inputs = self._encode([self._full_text(e["prompt"], e["answer"]) for e in examples], images, "right")
-        labels = inputs["input_ids"].clone()
         prompt_lengths = prompts["attention_mask"].sum(dim=1).tolist()
+        if self._uses_chat():
+            inputs = self._encode([self._full_text(e["prompt"], e["answer"]) for e in examples], images, "right")
+        else:  # the processor's own format (PaliGemma): the answer as its suffix, with eos
+            inputs = self._encode([self._prompt_text(e["prompt"]) for e in examples], images, "right",
+                                  suffix=[e["answer"] for e in examples])
+        labels = inputs["input_ids"].clone()
         for row, n in enumerate(prompt_lengths):
             labels[row, :n] = -100
         labels[inputs["attention_mask"] == 0] = -100
-        if "token_type_ids" in inputs and "token_type_ids" not in getattr(self.processor, "model_input_names", []):
-            inputs.pop("token_type_ids")
+        if "token_type_ids" in inputs:  # PaliGemma's prefix-LM: 0 on the prompt (full attention), 1 on the answer
+            inputs["token_type_ids"] = (labels != -100).long()
         inputs["labels"] = labels
         return inputs, int((labels != -100).sum())
 
