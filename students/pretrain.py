@@ -108,15 +108,24 @@ def ensure_base_student(domain: Domain, tiny: Any = TinyConfig(), examples_per_s
     return str(final)
 
 
-def _untrained_student(domain: Domain, tiny: TinyConfig, key: str, final: Path, log: Callable[[str], None]) -> str:
-    """A domain without a program for its skills (a real dataset) gets a tiny text student with random
-    weights and a chat template: the whole pipeline runs end to end, though such a student scores ~0."""
+def _untrained_student(domain: Domain, tiny: Any, key: str, final: Path, log: Callable[[str], None]) -> str:
+    """A domain without a program for its skills (a real dataset) gets a tiny student with random weights (a
+    text student with a chat template, or a tiny VLM for a domain of images): the whole pipeline runs end to
+    end, though such a student scores ~0."""
     from dataclasses import replace
 
     log(f"building an untrained tiny student for {domain.name} (random weights; it will score ~0 - pass "
         f"--student MODEL for a real one) -> {final}")
-    model, tokenizer = build_tiny_student(replace(tiny, text=True, max_length=4096), seed=0)
-    student = HFStudent(model=model, tokenizer=tokenizer, prompt_format="chat",
-                        max_new_tokens=domain.default_max_new_tokens, meta={"base_skills": [], "base_key": key})
+    meta = {"base_skills": [], "base_key": key}
+    if getattr(domain, "modality", "text") == "image":
+        from teachgraph.students.vlm import VLMStudent, build_tiny_vlm
+
+        model, processor = build_tiny_vlm(tiny, seed=0)
+        student: Any = VLMStudent(model=model, processor=processor, max_new_tokens=domain.default_max_new_tokens,
+                                  meta=meta)
+    else:
+        model, tokenizer = build_tiny_student(replace(tiny, text=True, max_length=4096), seed=0)
+        student = HFStudent(model=model, tokenizer=tokenizer, prompt_format="chat",
+                            max_new_tokens=domain.default_max_new_tokens, meta=meta)
     write_dir_atomic(final, student.save, prefix=".building-")
     return str(final)
