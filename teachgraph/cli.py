@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the teaching loop (the offline default with no arguments)")
     run.add_argument("--env", dest="environment", choices=sorted(ENVIRONMENTS))
-    run.add_argument("--domain", help="synthetic (the offline default), math or code")
+    run.add_argument("--domain", help="synthetic (the offline default), math, code, vqa (rendered scenes), gqa or naturalbench")
     run.add_argument("--dataset", help="the domain's data: 'local' (the shipped sample), a local folder or file, "
                                        "or a Hugging Face dataset id (sets domain_options.dataset)")
     run.add_argument("--student", help="'tiny' (built from a config), a local model folder or a Hugging Face id")

@@ -43,9 +43,22 @@ class DiffusersEngine:
         self.pipeline = AutoPipelineForText2Image.from_pretrained(model, torch_dtype=torch.float16).to(device)
 
     def draw(self, example: dict[str, Any]) -> Image.Image:
-        description = example.get("image_description") or example["prompt"]
+        from teachgraph.domains.scenes import describe_scene
+
+        description = example.get("image_description") or (
+            describe_scene(example["scene"]) if example.get("scene") else example["prompt"])
         return self.pipeline(prompt=description, num_inference_steps=self.steps, guidance_scale=0.0,
                              height=self.size, width=self.size).images[0]
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def engine_for(name: str) -> Any:
+    """The image engine of that name, built once per process (a diffusers pipeline is large)."""
+    if name not in _ENGINES:
+        _ENGINES[name] = DiffusersEngine() if name == "diffusers" else ProceduralEngine()
+    return _ENGINES[name]
 
 
 def store_images(examples: list[dict[str, Any]], folder: Path, engine: Any = None) -> int:

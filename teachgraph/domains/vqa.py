@@ -31,6 +31,9 @@ SKILLS = {
 SUBSKILLS = ("1-2 objects", "3-4 objects", "5-6 objects")
 OBJECTS = ((1, 2), (3, 4), (5, 6))
 BASE_SKILLS = ("exists", "color", "shape")  # what the base student is pretrained on
+# "procedural": generated scenes drawn by the renderer (answers verified from the scene); "diffusers": the
+# teacher's image descriptions drawn by SDXL-Turbo (GPU; the picture is then not checked against the scene)
+IMAGE_ENGINES = ("procedural", "diffusers")
 
 
 def vqa_id(question: str, scene: Any) -> str:
@@ -71,7 +74,16 @@ class VQADomain:
         "scene (the objects with shape, colour, size and pixel centre); the answer is checked against the scene.")
 
     def __init__(self, seed: int = 0, val_per_subskill: int = 20, test_per_subskill: int = 20,
-                 skills: list[str] | None = None):
+                 skills: list[str] | None = None, image_engine: str = "procedural"):
+        if image_engine not in IMAGE_ENGINES:
+            raise ValueError(f"domain_options.image_engine: {image_engine!r}; allowed: {list(IMAGE_ENGINES)}")
+        if image_engine == "diffusers":
+            import importlib.util
+
+            if importlib.util.find_spec("diffusers") is None:
+                raise ValueError("domain_options.image_engine: 'diffusers' needs the diffusers package and a GPU "
+                                 "(pip install 'teachgraph[diffusion]'); the offline default is 'procedural'")
+        self.image_engine = image_engine
         unknown = sorted(set(skills or []) - set(SKILLS))
         if unknown:
             raise ValueError(f"domain_options.skills: unknown skills {unknown}; allowed: {sorted(SKILLS)}")

@@ -95,3 +95,26 @@ def test_unknown_options_and_skills_fail_before_work():
         get_domain("vqa", skills=["colour"])
     with pytest.raises(ValueError, match="unknown subskill"):
         get_domain("vqa").generate("count", "7 objects", None, 3, seed=0)
+
+
+def test_the_diffusers_image_engine_is_a_clear_error_before_work_without_its_package():
+    import importlib.util
+
+    if importlib.util.find_spec("diffusers") is None:
+        with pytest.raises(ValueError, match="domain_options.image_engine: 'diffusers' needs the diffusers package"):
+            get_domain("vqa", image_engine="diffusers")
+    with pytest.raises(ValueError, match="domain_options.image_engine"):
+        get_domain("vqa", image_engine="dalle")
+
+
+def test_stored_images_carry_their_provenance_and_bad_scenes_are_left_to_the_verifier(tmp_path):
+    from teachgraph.domains.image_engine import store_images
+
+    examples = get_domain("vqa").generate("shape", None, None, 3, seed=0)
+    broken = {"prompt": "how many circles?", "answer": "1", "scene": {"canvas": 48, "objects": [{"shape": "star"}]}}
+    assert store_images(examples + [broken], tmp_path) == 3
+    for e in examples:
+        image = e["provenance"]["image"]
+        assert image["engine"] == "procedural-renderer" and image["description"].startswith("a ")
+        assert fingerprint(example_image({"image": image["path"]})) == image["phash"]
+    assert "provenance" not in broken
