@@ -39,6 +39,7 @@ BENCHMARKS = {
     "resume": ("time to first work after SIGKILL, nodes re-executed", 900, 300),
     "teacher_throughput": ("LLM teacher client throughput vs the fake server", 600, 300),
     "prompt_prefix": ("shared-prefix share of the generator's prompt tokens (and llama.cpp prompt reuse)", 900, 300),
+    "vqa_teaching": ("teachgraph run --domain vqa: a tiny VLM's validation gain vs no-state, wall time", 1500, 300),
     "teaching_efficiency": ("validation gain per generated example, per environment", 3600, 600),
 }
 
