@@ -118,3 +118,11 @@ def test_stored_images_carry_their_provenance_and_bad_scenes_are_left_to_the_ver
         assert image["engine"] == "procedural-renderer" and image["description"].startswith("a ")
         assert fingerprint(example_image({"image": image["path"]})) == image["phash"]
     assert "provenance" not in broken
+
+
+def test_served_evaluation_is_refused_for_a_domain_of_images_naming_the_field():
+    from teachgraph.graph import make_context
+
+    with pytest.raises(ValueError, match="student_eval_url"):
+        make_context({"domain": "vqa", "student_eval_url": "http://127.0.0.1:30001", "finetune": "lora"})
+    assert make_context({"domain": "vqa", "domain_options": {"val_per_subskill": 2}}).domain == "vqa"
