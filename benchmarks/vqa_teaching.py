@@ -23,8 +23,8 @@ from pathlib import Path
 import common
 
 NAME = "vqa_teaching"
-FULL = {"domain": "vqa", "cycles": 3, "budget": 1500, "epochs": 2, "tiny_hidden_size": 128, "tiny_layers": 2,
-        "base_examples_per_skill": 1500, "base_epochs": 2,
+FULL = {"domain": "vqa", "cycles": 3, "budget": 3000, "epochs": 3, "learning_rate": 1e-3, "tiny_hidden_size": 128,
+        "tiny_layers": 2, "base_examples_per_skill": 2500, "base_epochs": 2,
         "domain_options": {"val_per_subskill": 10, "test_per_subskill": 10}}
 SMOKE = {"domain": "vqa", "cycles": 1, "budget": 40, "epochs": 1, "tiny_hidden_size": 32, "tiny_layers": 1,
          "base_examples_per_skill": 100, "base_epochs": 1,

@@ -96,7 +96,8 @@ def ensure_base_student(domain: Domain, tiny: Any = TinyConfig(), examples_per_s
     else:
         model, tokenizer = build_tiny_student(tiny, seed=0)
         student = HFStudent(model=model, tokenizer=tokenizer, max_new_tokens=domain.default_max_new_tokens, meta=meta)
-    stats = student.train(data, TrainSettings(epochs=epochs, learning_rate=3e-3, seed=0), progress=progress)
+    learning_rate = getattr(domain, "base_learning_rate", 3e-3)  # a domain's own where it needs one (vqa)
+    stats = student.train(data, TrainSettings(epochs=epochs, learning_rate=learning_rate, seed=0), progress=progress)
     step = max(1, len(data) // 3000)
 
     def write(tmp: str) -> None:

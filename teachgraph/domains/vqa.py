@@ -61,8 +61,9 @@ class VQAItem(BaseModel):
 class VQADomain:
     name = "vqa"
     modality = "image"          # examples carry images: the student must be a vision-language model
-    default_max_new_tokens = 4
+    default_max_new_tokens = 10  # per character for the tiny student: "triangle" and its end token
     base_skills = BASE_SKILLS
+    base_learning_rate = 1e-3  # the tiny VLM learns to see from scratch: pretrained at a lower rate than the text students
     generation_schema = VQAItem
     teacher_brief = (
         "Task domain vqa: visual questions about small rendered pictures (48x48 pixels) of 1-6 flat shapes "

@@ -112,7 +112,7 @@ def image_path(value: Any, folder: Path | None, dataset: str, name: str) -> str:
 
 class _VisualBenchmark(HeldOutDataset):
     modality = "image"
-    default_max_new_tokens = 8
+    default_max_new_tokens = 16
     generation_schema = VQAItem
     drop_solved_default = True
 
