@@ -42,6 +42,7 @@ BENCHMARKS = {
     "train_processes": ("training tokens/s in 1 vs 2 torchrun processes on CPU, loss curves compared", 1200, 300),
     "teacher_replicas": ("teacher requests/s through sglang-router at 1 vs 2 fake workers", 600, 300),
     "prompt_prefix": ("shared-prefix share of the generator's prompt tokens (and llama.cpp prompt reuse)", 900, 300),
+    "vqa_teaching": ("teachgraph run --domain vqa: a tiny VLM's validation gain vs no-state, wall time", 1500, 300),
     "teaching_efficiency": ("validation gain per generated example, per environment", 3600, 600),
 }
 

@@ -181,6 +181,9 @@ class TeachContext(BaseModel):
             if url.scheme not in ("http", "https") or not url.netloc:
                 raise ValueError(f"student_eval_url: {self.student_eval_url!r} is not an http(s) URL "
                                  "(e.g. http://127.0.0.1:30001)")
+            if getattr(_domain_class(self.domain), "modality", "text") == "image":
+                raise ValueError(f"student_eval_url: served evaluation sends token ids only; domain {self.domain!r} "
+                                 "has images, which its vision-language student reads in process")
             pretrained_default = self.student != "tiny" and "finetune" not in self.model_fields_set
             if self.finetune != "lora" and not pretrained_default:
                 raise ValueError("student_eval_url: served evaluation loads each cycle's LoRA adapter into the server; "
@@ -271,6 +274,12 @@ def _check_chroma_url(value: str) -> None:
         raise ValueError(f"chroma_url: {value!r} is not a Chroma server address (http://HOST:PORT, e.g. "
                          "http://127.0.0.1:8000 for `chroma run --port 8000`)")
     del port
+
+
+def _domain_class(domain: str) -> type:
+    from teachgraph.domains import domain_class
+
+    return domain_class(domain)
 
 
 def _check_domain_options(domain: str, options: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from teachgraph.graph.context import TeachContext
 from teachgraph.graph.state import TeachState
 from teachgraph.io import read_jsonl, write_jsonl_atomic
 from teachgraph.nodes.common import Step
+from teachgraph.students.base import predict_examples
 
 
 def drops_solved(ctx: TeachContext, domain: Any) -> bool:
@@ -24,7 +25,7 @@ def split_solved(step: Step, student_path: str, examples: list[dict]) -> tuple[l
     """(examples the current student gets wrong, examples it already answers correctly)."""
     step.say(f"asking the student {len(examples)} generated questions")
     student = step.services.students.get(student_path)
-    verdicts = score_all(step.services.domain, student.predict([e["prompt"] for e in examples]), examples)
+    verdicts = score_all(step.services.domain, predict_examples(student, examples), examples)
     return ([e for e, solved in zip(examples, verdicts) if not solved],
             [e for e, solved in zip(examples, verdicts) if solved])
 

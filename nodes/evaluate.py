@@ -13,6 +13,7 @@ from teachgraph.graph.state import TeachState
 from teachgraph.io import write_jsonl_atomic
 from teachgraph.nodes.common import Step, log_event
 from teachgraph.services import RunServices
+from teachgraph.students.base import predict_examples
 from teachgraph.teachers.usage import teacher_tokens
 
 
@@ -20,11 +21,25 @@ def score_split(services: RunServices, student_path: str, split: str) -> list[di
     """Per-example results of a student on a split: prompt, gold answer, prediction, verdict, labels."""
     examples = services.domain.load_split(split)
     student = services.students.get(student_path)
-    predictions = student.predict([e["prompt"] for e in examples])
+    predictions = predict_examples(student, examples)
     verdicts = score_all(services.domain, predictions, examples)
     return [{"id": e["id"], "prompt": e["prompt"], "answer": e["answer"], "prediction": p,
-             "correct": correct, "skill": e.get("skill"), "subskill": e.get("subskill")}
+             "correct": correct, "skill": e.get("skill"), "subskill": e.get("subskill"),
+             **{k: e[k] for k in RESULT_EXTRAS if k in e}}
             for e, p, correct in zip(examples, predictions, verdicts)]
+
+
+# carried from an example into its result where it has them: its picture (reports, a VLM teacher's
+# discovery) and what a domain's own metrics group by (NaturalBench: group and slot)
+RESULT_EXTRAS = ("scene", "image", "group", "slot")
+
+
+def headline_accuracy(domain: Any, results: list[dict[str, Any]]) -> float:
+    """The number a run optimises: the domain's headline metric where it has one (NaturalBench: the group
+    score), else the share of correct answers."""
+    if hasattr(domain, "headline_score"):
+        return float(domain.headline_score(results))
+    return sum(r["correct"] for r in results) / max(1, len(results))
 
 
 def stop_reason(ctx: TeachContext, history: list[dict[str, Any]], budget_used: int, tokens_used: int = 0) -> str | None:
@@ -65,7 +80,7 @@ def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
     results = score_split(step.services, student_path, "val")
     write_jsonl_atomic(paths.eval_val(cycle), results)
     per_skill = skill_stats(results)
-    accuracy = sum(r["correct"] for r in results) / max(1, len(results))
+    accuracy = headline_accuracy(step.services.domain, results)
 
     # evaluate closes the cycle: its record takes the cycle's stats, which then start afresh
     stats = dict(state.get("cycle_stats") or {})
@@ -73,6 +88,7 @@ def evaluate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
         "cycle": cycle,
         "val_accuracy": round(accuracy, 6),
         "per_skill": {s: round(v["accuracy"], 6) for s, v in per_skill.items()},
+        **({"metrics": step.services.domain.metrics(results)} if hasattr(step.services.domain, "metrics") else {}),
         "per_subskill": {s: {sub: round(x["accuracy"], 6) for sub, x in v["subskills"].items()} for s, v in per_skill.items()},
         "generated": stats.get("generated", 0),
         "kept": stats.get("kept", 0),

@@ -13,7 +13,7 @@ from teachgraph.graph.context import TeachContext
 from teachgraph.graph.state import TeachState
 from teachgraph.io import write_json_atomic, write_jsonl_atomic
 from teachgraph.nodes.common import Step, log_event
-from teachgraph.nodes.evaluate import score_split
+from teachgraph.nodes.evaluate import headline_accuracy, score_split
 from teachgraph.paths import RunPaths
 from teachgraph.teachers.usage import teacher_summary
 
@@ -54,7 +54,7 @@ def finalize(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
     step.say(f"testing cycle {best['cycle']}")
     results = score_split(step.services, best["student_path"], "test")
     write_jsonl_atomic(step.paths.test_eval, results)
-    test_accuracy = round(sum(r["correct"] for r in results) / max(1, len(results)), 6)
+    test_accuracy = round(headline_accuracy(step.services.domain, results), 6)
     per_skill: dict[str, list[bool]] = {}
     for r in results:
         per_skill.setdefault(r["skill"], []).append(r["correct"])
@@ -63,6 +63,8 @@ def finalize(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
     if state.get("skill_tree"):  # settle the rewards of the last actions with the last evaluation
         write_json_atomic(step.paths.skill_tree, skill_forest.observe(state["skill_tree"], discovered_skill_stats(state),
                                                                       state["cycle"]))
+    if hasattr(step.services.domain, "metrics"):
+        summary["test_metrics"] = step.services.domain.metrics(results)
     summary["seconds_finalize"] = round(step.seconds(), 3)
     write_json_atomic(step.paths.summary, summary)
     log_event(step.run_dir, "finalize", best["cycle"], test_accuracy=test_accuracy)

@@ -18,6 +18,11 @@ def generate(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any
     skills = (state.get("skills") or {}).get("skills")
     examples = step.services.teacher.generator.generate_many(state["plan"]["requests"], target, step.ctx.seed, skills,
                                                              progress=step.progress)
+    if getattr(step.services.domain, "modality", "text") == "image":
+        from teachgraph.domains.image_engine import engine_for, store_images
+
+        engine = engine_for(getattr(step.services.domain, "image_engine", "procedural"))
+        store_images(examples, step.paths.cycle(target) / "images", engine)  # each picture kept with its provenance
     path = step.paths.generated(target)
     write_jsonl_atomic(path, examples)
     return step.done({"generated_path": str(path), "budget_used": state.get("budget_used", 0) + len(examples)},

@@ -50,7 +50,9 @@ def review_payload(state: TeachState, accepted: list[dict[str, Any]]) -> dict[st
             seen[skill] += 1
             sample.append({"id": ex.get("id"), "skill": skill,
                            "subskill": (ex.get("provenance") or {}).get("subskill") or ex.get("subskill"),
-                           "prompt": ex.get("prompt"), "answer": ex.get("answer")})
+                           "prompt": ex.get("prompt"), "answer": ex.get("answer"),
+                           **({"image": ex["provenance"]["image"]["path"]}
+                              if (ex.get("provenance") or {}).get("image") else {})})
     return {
         "type": "review",
         "cycle": plan.get("cycle"),

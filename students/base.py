@@ -58,3 +58,14 @@ class Student(Protocol):
 
     def save(self, path: str) -> None:
         """Write weights (or a peft adapter) so that `load_student(path)` restores this student."""
+
+    # Optional: predict_examples(examples, batch_size) -> list[str], for students that need more of an
+    # example than its prompt (a vision-language student reads its image); see `predict_examples` below.
+
+
+def predict_examples(student: Student, examples: Sequence[Example]) -> list[str]:
+    """The student's answers to examples: through its own `predict_examples` where it has one (it reads more
+    than the prompt, e.g. the image), else from the prompts alone."""
+    if hasattr(student, "predict_examples"):
+        return student.predict_examples(examples)
+    return student.predict([e["prompt"] for e in examples])

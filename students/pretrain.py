@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from teachgraph.domains.base import Domain, stable_hash
 from teachgraph.students.base import TrainSettings
@@ -49,6 +49,11 @@ def build_fingerprint(domain: Domain) -> dict[str, str]:
     from teachgraph.students import base as student_base, hf, tiny
 
     modules = [sys.modules[__name__], hf, tiny, student_base, domain_base, sys.modules[type(domain).__module__]]
+    if getattr(domain, "modality", "text") == "image":
+        from teachgraph.domains import images, scenes
+        from teachgraph.students import vlm
+
+        modules += [vlm, images, scenes]
     sources = {m.__name__: stable_hash(Path(inspect.getsourcefile(m)).read_text(encoding="utf-8")) for m in modules}
     return {"code": stable_hash(sources), "torch": torch.__version__, "transformers": transformers.__version__,
             "cpu": cpu_model()}
@@ -58,17 +63,18 @@ def cache_root() -> Path:
     return Path(os.environ.get("TEACHGRAPH_CACHE", Path.home() / ".cache" / "teachgraph"))
 
 
-def base_student_key(domain: Domain, tiny: TinyConfig, examples_per_skill: int, epochs: float) -> str:
+def base_student_key(domain: Domain, tiny: Any, examples_per_skill: int, epochs: float) -> str:
     return stable_hash({"v": BASE_VERSION, "domain": domain.name, "seed": getattr(domain, "seed", 0),
                         "skills": list(getattr(domain, "base_skills", ())),
                         "tiny": {k: v for k, v in asdict(tiny).items() if k != "text" or v},
                         "n": examples_per_skill, "epochs": epochs, "build": build_fingerprint(domain)})
 
 
-def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), examples_per_skill: int = 10000,
+def ensure_base_student(domain: Domain, tiny: Any = TinyConfig(), examples_per_skill: int = 10000,
                         epochs: float = 2.0, progress: Callable[[int, int, float], None] | None = None,
                         log: Callable[[str], None] = print) -> str:
-    """Path of the cached base student, building it first if needed (about a minute on 2 cores)."""
+    """Path of the cached base student, building it first if needed (about a minute on 2 cores). `tiny` is a
+    TinyConfig (a character-level causal LM) or, for a domain of images, a TinyVLMConfig (students.vlm)."""
     key = base_student_key(domain, tiny, examples_per_skill, epochs)
     final = cache_root() / "base_students" / f"{domain.name}-{key}"
     if (final / "config.json").exists():
@@ -80,10 +86,18 @@ def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), example
     data = []
     for i, skill in enumerate(skills):
         data += domain.generate(skill, None, None, examples_per_skill, seed=10_000 + i)
-    model, tokenizer = build_tiny_student(tiny, seed=0)
-    student = HFStudent(model=model, tokenizer=tokenizer, max_new_tokens=domain.default_max_new_tokens,
-                        meta={"base_skills": skills, "base_key": key, "build": build_fingerprint(domain)})
-    stats = student.train(data, TrainSettings(epochs=epochs, learning_rate=3e-3, seed=0), progress=progress)
+    meta = {"base_skills": skills, "base_key": key, "build": build_fingerprint(domain)}
+    if getattr(domain, "modality", "text") == "image":
+        from teachgraph.students.vlm import VLMStudent, build_tiny_vlm
+
+        model, processor = build_tiny_vlm(tiny, seed=0)
+        student: Any = VLMStudent(model=model, processor=processor, max_new_tokens=domain.default_max_new_tokens,
+                                  meta=meta)
+    else:
+        model, tokenizer = build_tiny_student(tiny, seed=0)
+        student = HFStudent(model=model, tokenizer=tokenizer, max_new_tokens=domain.default_max_new_tokens, meta=meta)
+    learning_rate = getattr(domain, "base_learning_rate", 3e-3)  # a domain's own where it needs one (vqa)
+    stats = student.train(data, TrainSettings(epochs=epochs, learning_rate=learning_rate, seed=0), progress=progress)
     step = max(1, len(data) // 3000)
 
     def write(tmp: str) -> None:
@@ -95,15 +109,24 @@ def ensure_base_student(domain: Domain, tiny: TinyConfig = TinyConfig(), example
     return str(final)
 
 
-def _untrained_student(domain: Domain, tiny: TinyConfig, key: str, final: Path, log: Callable[[str], None]) -> str:
-    """A domain without a program for its skills (a real dataset) gets a tiny text student with random
-    weights and a chat template: the whole pipeline runs end to end, though such a student scores ~0."""
+def _untrained_student(domain: Domain, tiny: Any, key: str, final: Path, log: Callable[[str], None]) -> str:
+    """A domain without a program for its skills (a real dataset) gets a tiny student with random weights (a
+    text student with a chat template, or a tiny VLM for a domain of images): the whole pipeline runs end to
+    end, though such a student scores ~0."""
     from dataclasses import replace
 
     log(f"building an untrained tiny student for {domain.name} (random weights; it will score ~0 - pass "
         f"--student MODEL for a real one) -> {final}")
-    model, tokenizer = build_tiny_student(replace(tiny, text=True, max_length=4096), seed=0)
-    student = HFStudent(model=model, tokenizer=tokenizer, prompt_format="chat",
-                        max_new_tokens=domain.default_max_new_tokens, meta={"base_skills": [], "base_key": key})
+    meta = {"base_skills": [], "base_key": key}
+    if getattr(domain, "modality", "text") == "image":
+        from teachgraph.students.vlm import VLMStudent, build_tiny_vlm
+
+        model, processor = build_tiny_vlm(tiny, seed=0)
+        student: Any = VLMStudent(model=model, processor=processor, max_new_tokens=domain.default_max_new_tokens,
+                                  meta=meta)
+    else:
+        model, tokenizer = build_tiny_student(replace(tiny, text=True, max_length=4096), seed=0)
+        student = HFStudent(model=model, tokenizer=tokenizer, prompt_format="chat",
+                            max_new_tokens=domain.default_max_new_tokens, meta=meta)
     write_dir_atomic(final, student.save, prefix=".building-")
     return str(final)

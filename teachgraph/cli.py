@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the teaching loop (the offline default with no arguments)")
     run.add_argument("--env", dest="environment", choices=sorted(ENVIRONMENTS))
-    run.add_argument("--domain", help="synthetic (the offline default), tools (offline tool use), math, code or mnms")
+    run.add_argument("--domain", help="synthetic (the offline default), tools (offline tool use), vqa (rendered "
+                     "scenes), math, code, mnms, gqa or naturalbench")
     run.add_argument("--dataset", help="the domain's data: 'local' (the shipped sample), a local folder or file, "
                                        "or a Hugging Face dataset id (sets domain_options.dataset)")
     run.add_argument("--student", help="'tiny' (built from a config), a local model folder or a Hugging Face id")

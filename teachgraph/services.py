@@ -130,11 +130,14 @@ class RunServices:
         if self._dedup is None or self._dedup_path != path:
             from teachgraph.dedup import DedupStore
 
-            store = DedupStore(path, self.ctx.embedding)
+            store = DedupStore(path, self.ctx.embedding, images=self._visual())
             store.add_eval(self.domain.load_split("val"), "val")
             store.add_eval(self.domain.load_split("test"), "test")
             self._dedup, self._dedup_path = store, path
         return self._dedup
+
+    def _visual(self) -> bool:
+        return getattr(self.domain, "modality", "text") == "image"
 
     def _server_dedup(self, run_dir: str | Path) -> Any:
         from teachgraph.dedup import DedupStore
@@ -143,9 +146,10 @@ class RunServices:
         if self._dedup is None or self._dedup_path != run_id:
             if self.ctx.chroma_collection:  # a team's store: every run's items, this run's owned by it
                 store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url,
-                                   prefix=self.ctx.chroma_collection, owner=run_id)
+                                   prefix=self.ctx.chroma_collection, owner=run_id, images=self._visual())
             else:
-                store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url, prefix=f"teachgraph_{run_id}")
+                store = DedupStore(embedding=self.ctx.embedding, url=self.ctx.chroma_url, prefix=f"teachgraph_{run_id}",
+                                   images=self._visual())
             self._dedup, self._dedup_path = store, run_id
         else:
             self._dedup.refresh(always=False)  # a server that lost its data has new, empty collections

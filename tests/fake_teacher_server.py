@@ -270,16 +270,32 @@ def answer_mnms_generator(data: dict[str, Any], wrong: bool = False) -> dict[str
         examples.append({"user_request": request, "nodes": nodes})
     if wrong and examples:
         examples[0]["nodes"][0]["name"] = "image teleportation"
+
+
+def answer_vqa_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:
+    """Correct visual questions with their scenes (question, answer, image description, objects), as an LLM
+    teacher writes them for the rendered VQA domain."""
+    from teachgraph.domains.scenes import describe_scene, question_skill
+    from teachgraph.domains.vqa import SKILLS, SUBSKILLS, VQADomain
+
+    skill = data.get("skill") if data.get("skill") in SKILLS else next(
+        (question_skill(p) for p in data.get("exemplars") or [] if question_skill(p)), "count")
+    subskill = data.get("subskill") if data.get("subskill") in SUBSKILLS else None
+    made = VQADomain().generate(skill, subskill, None, int(data["count"]), seed=int(data.get("seed", 0)))
+    examples = [{"question": e["prompt"], "answer": e["answer"], "image_description": describe_scene(e["scene"]),
+                 "objects": e["scene"]["objects"]} for e in made]
+    if wrong and examples:
+        examples[0]["answer"] = "purple"
     return {"examples": examples}
 
 
 GENERATORS = {"synthetic": answer_generator, "math": answer_math_generator, "code": answer_code_generator,
-              "tools": answer_tools_generator, "mnms": answer_mnms_generator}
+              "tools": answer_tools_generator, "mnms": answer_mnms_generator, "vqa": answer_vqa_generator}
 
 
 def domain_of_prompt(system: str) -> str:
     """Which domain a request is for, from the domain's brief in the system prompt."""
-    for name in ("math", "code", "tools", "mnms"):
+    for name in ("math", "code", "tools", "mnms", "vqa"):
         if f"Task domain {name}" in system:
             return name
     return "synthetic"

@@ -1,7 +1,8 @@
 """Deduplication and decontamination: a persistent Chroma store, searched in memory.
 
 Two collections: the evaluation prompts (validation and test) and the accepted training data.
-Every stored item's id is the hash of its normalised prompt, so an exact duplicate is one id
+Every stored item's id is the hash of its normalised prompt (and, for a visual example, of its image's
+perceptual hash: `domains.base.example_key`), so an exact duplicate is one id
 look-up; a near-duplicate is the nearest neighbour in cosine space within a threshold, searched in
 each collection apart (a nearer training example must never hide a contaminated evaluation prompt).
 
@@ -45,7 +46,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 import chromadb  # noqa: E402
 from chromadb.config import Settings  # noqa: E402
 
-from teachgraph.domains.base import Example, example_id  # noqa: E402
+from teachgraph.domains.base import Example, example_key  # noqa: E402
 from teachgraph.dedup.embeddings import embedding_function  # noqa: E402
 
 try:  # installed with scikit-learn (a dependency of sentence-transformers)
@@ -63,6 +64,7 @@ HNSW = {"space": "cosine", "ef_construction": 16, "max_neighbors": 8, "ef_search
         "sync_threshold": 5000}
 EXACT_MAX = 10_000   # vectors searched exactly; above this, the inverted file
 NPROBE = 6           # cells of the inverted file probed per query
+IMAGE_BITS = 112     # perceptual-hash bits of an image (domains.images: 64 pHash + 48 colour-hash bits)
 CHUNK = 1000         # candidates decided together; later chunks see the kept examples of earlier ones
 ID_PAGE = 100_000    # ids per request when a server's ids are compared with the copy (ids only: ~2.5 MB)
 
@@ -392,9 +394,10 @@ class DedupStore:
     """The deduplication store of one run directory's Chroma path; see the module docstring."""
 
     def __init__(self, path: str | None = None, embedding: str = "hashing", *, url: str | None = None,
-                 prefix: str | None = None, owner: str | None = None):
+                 prefix: str | None = None, owner: str | None = None, images: bool = False):
         """The store under `path` (in-process Chroma), or on the Chroma server at `url` in the collections
-        PREFIX_eval and PREFIX_train; `owner` (a shared collection): the run whose items these are."""
+        PREFIX_eval and PREFIX_train; `owner` (a shared collection): the run whose items these are; `images`:
+        the examples are visual (their vectors include the image's perceptual hash, see `vectors`)."""
         if (path is None) == (url is None):
             raise ValueError("dedup: give a store path or a Chroma server url, not both or neither")
         names = {source: f"{prefix}_{source}" for source in COLLECTIONS} if url is not None and prefix else None
@@ -410,7 +413,7 @@ class DedupStore:
             # another process wrote to this path since the copy was made, or the directory was made anew
             elif shared.identity() != shared.opened or not shared.in_step():
                 shared.reopen()
-        self._key, self._shared, self.owner = key, shared, owner
+        self._key, self._shared, self.owner, self.images = key, shared, owner, images
 
     # read through the shared state: a reopen (after another process wrote) replaces them for every store
     client = property(lambda self: self._shared.client)
@@ -434,6 +437,22 @@ class DedupStore:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder(texts), dtype=np.float32)
+
+    def vectors(self, examples: list[Example]) -> np.ndarray:
+        """Each example's vector: its prompt's embedding; in a store of visual examples (`images`), joined
+        with its image's perceptual-hash bits at equal weight, so that the cosine similarity of two examples
+        is the mean of their questions' and their images' (a near-duplicate needs both near)."""
+        text = self.embed([e["prompt"] for e in examples])
+        if not self.images:
+            return text
+        from teachgraph.domains.images import example_fingerprint, fingerprint_vector, has_image
+
+        text = _normalised(text) * np.float32(np.sqrt(0.5))
+        picture = np.zeros((len(examples), IMAGE_BITS), dtype=np.float32)
+        for i, e in enumerate(examples):
+            if has_image(e):
+                picture[i] = fingerprint_vector(example_fingerprint(e)) * np.float32(np.sqrt(0.5))
+        return _normalised(np.concatenate([text, picture], axis=1))
 
     def count(self) -> int:
         return sum(len(index) for index in self.indexes.values())
@@ -466,13 +485,14 @@ class DedupStore:
     def add_eval(self, examples: list[Example], split: str) -> int:
         """Store evaluation prompts (idempotent; no Chroma call when all are stored). Returns how many were new."""
         with self._shared.lock:
-            ids = list(dict.fromkeys(example_id(e["prompt"]) for e in examples))
+            ids = list(dict.fromkeys(example_key(e) for e in examples))
             missing = [i for i in ids if self._source(i) is None]
             if not missing:
                 return 0
-            by_id = {example_id(e["prompt"]): e for e in examples}
+            by_id = {example_key(e): e for e in examples}
             docs = [by_id[i]["prompt"] for i in missing]
-            self._add("eval", missing, docs, self.embed(docs), [{"split": split} for _ in missing])
+            self._add("eval", missing, docs, self.vectors([by_id[i] for i in missing]),
+                      [{"split": split} for _ in missing])
             return len(missing)
 
     def rollback(self, cycle: int) -> None:
@@ -499,13 +519,13 @@ class DedupStore:
     def add_accepted(self, examples: list[Example], cycle: int) -> None:
         """Store examples accepted earlier (rebuilding the store from a run's accepted data), unfiltered."""
         with self._shared.lock:
-            by_id = {example_id(e["prompt"]): e for e in examples}
+            by_id = {example_key(e): e for e in examples}
             # in a shared collection, what this run owns (another run may hold the same prompt)
             ids = [i for i in by_id if (self._own(i) not in self.indexes["train"] if self.owner
                                         else self._source(i) is None)]
             if ids:
                 docs = [by_id[i]["prompt"] for i in ids]
-                self._add("train", [self._own(i) for i in ids], docs, self.embed(docs),
+                self._add("train", [self._own(i) for i in ids], docs, self.vectors([by_id[i] for i in ids]),
                           [self._meta(cycle, by_id[i].get("skill")) for i in ids])
 
     def follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
@@ -523,7 +543,7 @@ class DedupStore:
         later = [c for c in stored if c >= cycle]
         for c in later:
             self.rollback(c)
-        expected = {c: {example_id(e["prompt"]) for e in rows} for c, rows in lineage.items() if c < cycle}
+        expected = {c: {example_key(e) for e in rows} for c, rows in lineage.items() if c < cycle}
         if {c: ids for c, ids in stored.items() if c < cycle} == {c: ids for c, ids in expected.items() if ids}:
             return "rolled_back" if later else "in_step"
         for c in [c for c in stored if c < cycle]:
@@ -542,7 +562,7 @@ class DedupStore:
             candidates: list[Example] = []
             seen: set[str] = set()
             for ex in examples:
-                key = example_id(ex["prompt"])
+                key = example_key(ex)
                 if key in seen:
                     dropped.append((ex, "exact_duplicate"))
                 else:
@@ -550,7 +570,7 @@ class DedupStore:
                     candidates.append(ex)
             fresh = []
             for ex in candidates:
-                source = self._source(example_id(ex["prompt"]))
+                source = self._source(example_key(ex))
                 if source is None:
                     fresh.append(ex)
                 else:
@@ -566,7 +586,7 @@ class DedupStore:
     def _filter_chunk(self, fresh: list[Example], cycle: int, dedup_threshold: float,
                       decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
         dropped: list[tuple[Example, str]] = []
-        vectors = self.embed([e["prompt"] for e in fresh])
+        vectors = self.vectors(fresh)
         near = np.zeros(len(fresh), dtype=bool)
         # Evaluation prompts and training data are searched apart, each against its own threshold, so
         # that a nearer training example can never hide a contaminated evaluation prompt.
@@ -592,7 +612,7 @@ class DedupStore:
             keep[i] = True
         kept = [e for e, k in zip(fresh, keep) if k]
         if kept:
-            self._add("train", [self._own(example_id(e["prompt"])) for e in kept], [e["prompt"] for e in kept],
+            self._add("train", [self._own(example_key(e)) for e in kept], [e["prompt"] for e in kept],
                       vectors[keep], [self._meta(cycle, e.get("skill")) for e in kept])
         return kept, dropped
 

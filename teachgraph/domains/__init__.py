@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
+from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, example_key, normalize_text, stable_hash
 from teachgraph.domains.synthetic import SyntheticDomain
 
 DOMAINS = {
@@ -18,6 +18,9 @@ DOMAINS = {
     "code": "teachgraph.domains.code:CodeDomain",
     "tools": "teachgraph.domains.tools:ToolsDomain",
     "mnms": "teachgraph.domains.mnms:MnmsDomain",
+    "vqa": "teachgraph.domains.vqa:VQADomain",
+    "gqa": "teachgraph.domains.vqa_benchmarks:GQADomain",
+    "naturalbench": "teachgraph.domains.vqa_benchmarks:NaturalBenchDomain",
 }
 
 
@@ -37,5 +40,5 @@ def load_domain(ctx: Any) -> Domain:
     return get_domain(ctx.domain, seed=ctx.data_seed, **ctx.domain_options)
 
 
-__all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "domain_class", "example_id",
+__all__ = ["DIFFICULTIES", "DOMAINS", "Domain", "Example", "SyntheticDomain", "domain_class", "example_id", "example_key",
            "get_domain", "load_domain", "normalize_text", "stable_hash"]

@@ -17,6 +17,8 @@ class Example(TypedDict, total=False):
     subskill: str
     difficulty: str
     provenance: dict[str, Any]
+    scene: dict[str, Any]   # visual examples: a structured scene, drawn by domains.scenes.render
+    image: str              # visual examples: a path to the image file
 
 
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -35,6 +37,16 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 
 def example_id(prompt: str) -> str:
     return stable_hash(normalize_text(prompt))
+
+
+def example_key(example: dict[str, Any]) -> str:
+    """What makes two examples exact duplicates: the normalised prompt, and for a visual example also its
+    image's perceptual hash (the same question about another picture is another example)."""
+    if example.get("scene") is None and not example.get("image"):
+        return example_id(example["prompt"])
+    from teachgraph.domains.images import example_fingerprint
+
+    return stable_hash({"prompt": normalize_text(example["prompt"]), "image": example_fingerprint(example)})
 
 
 @runtime_checkable

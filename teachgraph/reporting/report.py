@@ -13,6 +13,7 @@ backend; without matplotlib the markdown is written alone and says why.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import sys
@@ -399,6 +400,11 @@ def _run_markdown(run: RunData, images: dict[str, str], note: str | None, card_l
         lines += [_table(["skill", "skill acc", "subskill", "allocation", "subskill acc"], tree_rows), ""]
     else:
         lines += ["This run has no skills (open-ended environment).", ""]
+    if "generated_images" in images:
+        lines += ["## Sample generated images", "",
+                  "Pictures the teacher generated (drawn by the image engine, stored under each cycle's `images/` with "
+                  "their provenance), with their questions and answers:", "",
+                  f"![generated images]({images['generated_images']})", ""]
     return "\n".join(lines)
 
 
@@ -481,12 +487,56 @@ def _labels(run_dirs: list[str]) -> list[str]:
     return labels
 
 
+GRID_IMAGES = 12  # generated pictures shown in the report's grid
+
+
+def generated_with_images(run: RunData) -> list[dict[str, Any]]:
+    """Accepted examples that carry a picture (a scene or an image file), first of each skill first, in a
+    fixed order."""
+    from teachgraph.domains.images import has_image
+
+    rows = [e for k in sorted(run.accepted) for e in run.accepted[k] if has_image(e)]
+    firsts, rest, seen = [], [], set()
+    for e in rows:
+        (rest if skill_of(e) in seen else firsts).append(e)
+        seen.add(skill_of(e))
+    return (firsts + rest)[:GRID_IMAGES]
+
+
+def plot_generated_images(run: RunData):
+    """A grid of generated pictures, each titled with its question and answer."""
+    from teachgraph.domains.images import BadImage, example_image, open_image_file
+
+    plt = _pyplot()
+    examples = generated_with_images(run)
+    columns = min(4, len(examples))
+    rows = math.ceil(len(examples) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, e in zip(axes.flat, examples):
+        stored = ((e.get("provenance") or {}).get("image") or {}).get("path")
+        try:
+            image = open_image_file(stored) if stored and Path(stored).exists() else example_image(e)
+        except BadImage:
+            continue
+        ax.imshow(image, interpolation="nearest")
+        question = e.get("prompt", "")
+        question = question if len(question) <= 40 else question[:38] + "..."
+        ax.set_title(f"{question}\n-> {e.get('answer', '')} [{skill_of(e)}]", fontsize=8)
+    fig.suptitle(f"{run.label}: sample generated images and their questions", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def _plots(run: RunData, out: Path) -> dict[str, str]:
     images = {
         "learning_curve": _save(plot_learning_curve(run), out / "learning_curve.png"),
         "skill_heatmap": _save(plot_skill_heatmap(run), out / "skill_heatmap.png"),
         "data_per_skill": _save(plot_data_per_skill(run), out / "data_per_skill.png"),
     }
+    if generated_with_images(run):
+        images["generated_images"] = _save(plot_generated_images(run), out / "generated_images.png")
     forest = tree_of(run)
     if forest:
         images["skill_tree"] = _save(draw_skill_tree(forest, title=f"{run.label}: skill tree"), out / "skill_tree.png")

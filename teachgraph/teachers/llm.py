@@ -34,6 +34,19 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
 
 
 # -- skill discovery ----------------------------------------------------------------------------------
+def _shown(example: Example) -> dict[str, str]:
+    """An example as the discovery agent sees it: id and prompt, and for a visual example a description of its
+    picture (a rendered scene's objects; a file's own description where it has one)."""
+    shown = {"id": example["id"], "prompt": example["prompt"]}
+    if example.get("scene") is not None:
+        from teachgraph.domains.scenes import describe_scene
+
+        shown["image"] = describe_scene(example["scene"])
+    elif example.get("image_description"):
+        shown["image"] = str(example["image_description"])
+    return shown
+
+
 class LLMSkillDiscoverer:
     """DataEnvGym's metacognitive discovery: label each validation example with a skill (and why), group
     the labels into mutually exclusive categories, then map every example to a category. Labels are
@@ -54,7 +67,7 @@ class LLMSkillDiscoverer:
             todo = [e for e in batch if e["id"] not in found]
             if not todo:
                 break
-            data = {"examples": [{"id": e["id"], "prompt": e["prompt"]} for e in todo]}
+            data = {"examples": [_shown(e) for e in todo]}
             try:
                 answer = self.client.ask("skill_label", prompts.messages("skill_label", domain, data), SkillLabels)
             except TeacherCallFailed:
@@ -365,7 +378,8 @@ class LLMGenerator:
             fresh = []
             for item in answer.examples:
                 example = self._example(item, request, item_schema is not None)
-                key = normalize_text(example["prompt"])
+                # the prompt, with its scene where it has one (the same question about another picture is new)
+                key = normalize_text(example["prompt"]) + stable_hash(example.get("scene") or example.get("image") or "")
                 if example["prompt"].strip() and key not in seen:
                     seen.add(key)
                     fresh.append(example)

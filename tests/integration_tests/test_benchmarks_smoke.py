@@ -14,7 +14,7 @@ from tests.conftest import ROOT, TINY
 from .conftest import cli_env
 
 BENCHMARKS = ["cycle_cost", "train_throughput", "eval_throughput", "dedup", "dedup_server", "resume",
-              "teacher_throughput", "prompt_prefix"]
+              "teacher_throughput", "prompt_prefix", "vqa_teaching"]
 TIMEOUT = 600
 
 
@@ -135,3 +135,14 @@ def test_prompt_prefix(smoke):
         assert 0 < shares["radix_share"] < 1 and shares["prefix_common_to_all"] > 0
     assert after["prefix_common_to_all"] > before["prefix_common_to_all"]  # the reordering is what it measures
     assert r["unit"] in ("tokens", "characters") and (r["unit"] == "tokens") == (r["server_missing"] is None)
+
+
+def test_vqa_teaching(smoke):
+    result = smoke["results"]["vqa_teaching"]
+    assert result["base_build_s"] > 0
+    runs = {r["environment"]: r for r in result["results"]}
+    assert set(runs) == {"skill-tree", "no-state"}
+    for r in runs.values():
+        assert 0 <= r["val_base"] <= r["val_best"] <= 1 and 0 <= r["test_at_best"] <= 1
+        assert r["wall_s"] > 0 and r["kept"] > 0 and len(r["val_by_cycle"]) == 2
+        assert set(r["per_skill_base"]) == {"exists", "count", "color", "shape", "spatial"}
