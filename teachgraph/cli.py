@@ -195,6 +195,14 @@ def run_services(ctx):
 
 def check_student(ctx) -> None:
     """Before any work: a student given by hub id must be reachable (this machine may be offline)."""
+    from teachgraph.models import ModelUnavailable, is_gguf_reference, resolve_gguf
+
+    if is_gguf_reference(ctx.student):  # a .gguf file or an installed model name: converted on first use
+        try:
+            resolve_gguf(ctx.student)
+        except ModelUnavailable as error:
+            raise RunError(f"student: {error}") from None
+        return
     if ctx.student == "tiny" or Path(ctx.student).expanduser().exists():
         return
     try:

@@ -115,8 +115,10 @@ def serve_teacher(args: Any) -> int:
             time.sleep(1.0)
         base_url = f"http://{host}:{args.port}/v1"
         print(base_url, flush=True)
-        print(f"teacher ready: teachgraph run --teacher-url {base_url} --teacher-model {model}  (Ctrl-C stops the "
-              "server)", file=sys.stderr, flush=True)
+        hint = (f" --set teacher_concurrency={args.parallel}" if getattr(args, "backend", "sglang") == "llama-cpp"
+                else "")  # more requests in flight than slots only queue on the server, into their timeouts
+        print(f"teacher ready: teachgraph run --teacher-url {base_url} --teacher-model {model}{hint}  (Ctrl-C stops "
+              "the server)", file=sys.stderr, flush=True)
         code = process.wait()
         return 0 if code in (0, -signal.SIGINT) else 1
     except KeyboardInterrupt:

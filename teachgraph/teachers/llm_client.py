@@ -53,8 +53,10 @@ BACKOFF_MAX_S = 8.0      # ... up to this
 CALL_BUDGET_TIMEOUTS = 3  # a call's time budget: at most this many request timeouts (retries, repairs included)
 MIN_CALLS_FOR_FAILURE_RATE = 8  # the failure rate of fewer calls never stops a run (one early timeout must not)
 DEFAULT_MAX_FAILURE_RATE = 0.5  # TeachContext.max_teacher_failure_rate's default, for callers without a context
+# failures: calls without a usable answer (any reason); valid_first_try / valid_repaired: calls whose answer
+# the server gave valid at once / only after one or more repair prompts (cache hits are neither)
 COUNTERS = ("calls", "requests", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "repairs",
-            "format_fallbacks", "fallbacks", "failures")  # failures: calls without a usable answer (any reason)
+            "format_fallbacks", "fallbacks", "failures", "valid_first_try", "valid_repaired")
 
 # servers found to reject json_schema, per (url, model): remembered for the whole process
 _JSON_MODE_ONLY: set[tuple[str, str]] = set()
@@ -383,6 +385,8 @@ class TeacherClient:
 
             llm = ChatOpenAI(base_url=ctx.teacher_url, model=ctx.teacher_model, api_key=ctx.api_key(),
                              temperature=ctx.teacher_temperature, seed=ctx.teacher_seed,
+                             # without a limit a small model under a JSON grammar can fill the whole context
+                             max_completion_tokens=getattr(ctx, "teacher_max_completion_tokens", None),
                              timeout=ctx.teacher_timeout_s, max_retries=0,  # retries are ours, and counted
                              http_client=teacher_http_client(ctx.teacher_url))  # honours request_deadline
         self.llm = llm
@@ -545,6 +549,7 @@ class TeacherClient:
             except ValueError as error:
                 problem, kind = str(error), ("truncated_answer" if truncated else "invalid_json")
             else:
+                self.count(**{"valid_first_try" if repair == 0 else "valid_repaired": 1})
                 if self.cache is not None:
                     after = self.usage()
                     self.cache.put(key, role, result.model_dump(mode="json"),
