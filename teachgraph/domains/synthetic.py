@@ -159,7 +159,7 @@ class SyntheticDomain:
             raise ValueError(f"domain_options.phrasing: {phrasing!r} is not 'keyword' or 'natural'")
         self.phrasing = phrasing
         if phrasing == "natural":
-            self.default_max_new_tokens = 12
+            self.default_max_new_tokens = 16
             self.teacher_brief = (
                 "The student is a small pretrained chat model that answers short questions in plain English. "
                 "Every question follows one of these templates exactly, and the answer is one short token: "
@@ -254,13 +254,25 @@ class SyntheticDomain:
 
     # -- scoring and metadata ---------------------------------------------------------------
     def extract_answer(self, prediction: str, example: Example) -> str:
-        """The answer in a prediction: itself (keyword phrasing), or the last answer-shaped token of the
-        skill in it (natural phrasing: 'The largest digit is 8.' -> '8')."""
+        """The answer in a prediction: itself (keyword phrasing); in natural phrasing the one value of the
+        skill's answer shape the reply commits to ('The largest digit is 8.' -> '8'). Letters count only as
+        the whole reply or quoted ('is "d"'), since 'a' is also a word; a reply naming two different values
+        (an echoed 'even or odd', both numbers of 'larger') has no answer."""
         if self.phrasing == "keyword":
             return prediction.strip()
-        shape = ANSWER_SHAPES.get(example.get("skill", ""), r"\S+")
-        found = re.findall(rf"(?<![\w-])(?:{shape})(?!\w)", prediction.lower())
-        return found[-1] if found else ""
+        skill = example.get("skill", "")
+        shape = ANSWER_SHAPES.get(skill, r"\S+")
+        text = prediction.strip().lower()
+        if self.answer_format_valid(prediction, example):
+            return text.strip("'\"").rstrip(".")
+        if skill == "parity":  # the question echoed back ("... is even or") commits to nothing
+            text = re.sub(r"\b(even|odd)\s+or\b(\s+(even|odd)\b)?", " ", text)
+        if shape == "[a-z]":
+            found = re.findall(r"[\"'\u201c\u2018]([a-z])[\"'\u201d\u2019]", text)
+        else:
+            found = re.findall(rf"(?<![\w-])(?:{shape})(?!\w)", text)
+        values = set(found)
+        return found[-1] if len(values) == 1 else ""
 
     def answer_format_valid(self, prediction: str, example: Example) -> bool:
         """Whether the prediction is the answer alone (quotes and a final full stop aside), right or wrong."""
