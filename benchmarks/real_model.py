@@ -43,7 +43,7 @@ import common
 NAME = "real_model"
 TEACHER = "qwen2.5-coder-1.5b-instruct"
 STUDENT = "smollm2-135m-instruct"
-FULL = {"envs": "skill-tree,no-state", "budget": 32, "cycles": 2, "per_subskill": 4}
+FULL = {"envs": "skill-tree,no-state", "budget": 24, "cycles": 1, "per_subskill": 4}
 FULL_SKILLS = ("first_letter", "last_letter", "parity", "larger")
 SMOKE_SKILLS = ("first_letter", "parity")
 SMOKE = {"envs": "skill-tree", "budget": 4, "cycles": 1, "per_subskill": 1}
