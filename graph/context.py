@@ -71,6 +71,9 @@ class TeachContext(BaseModel):
     teacher_batch_size: int = Field(25, ge=1, le=500, description="LLM teacher: most examples one generator request asks for.")
     max_teacher_tokens: int | None = Field(None, ge=1, description="Stop the run at the next cycle boundary once the teacher "
                                                                   "has used this many prompt+completion tokens.")
+    teacher_discovery: Literal["llm", "offline"] = Field("llm", description="LLM teacher: skills discovered by the "
+                                                         "LLM (DataEnvGym's labelling agent), or by the offline "
+                                                         "discoverer that skill_discovery names (no teacher tokens).")
     skill_discovery: Literal["gold", "cluster"] = Field("gold", description="Skills from domain labels, or by clustering validation prompts.")
     num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")

@@ -346,7 +346,6 @@ class LLMGenerator:
         batch_seed = request_seed(seed, cycle, request) + chunk
         data = dict(self._request_data(request, skills), seed=batch_seed, cycle=cycle)
         item_schema = getattr(self.domain, "generation_schema", None)
-        batch_schema = generated_batch_of(item_schema)
         out: list[Example] = []
         seen: set[str] = set()
         prompt_hash = None
@@ -358,7 +357,7 @@ class LLMGenerator:
                                         dict(data, count=need, avoid=[e["prompt"] for e in out]), count=need)
             prompt_hash = prompt_hash or stable_hash([m.content for m in messages])
             try:
-                answer = self.client.ask("generator", messages, batch_schema)
+                answer = self.client.ask("generator", messages, generated_batch_of(item_schema, need))
             except TeacherCallFailed:
                 self.client.count(fallbacks=1)
                 break

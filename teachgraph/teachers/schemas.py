@@ -18,7 +18,7 @@ class _Schema(BaseModel):
 class SkillLabel(_Schema):
     id: str = Field(description="The example's id, copied from the input.")
     skill: str = Field(description="A short snake_case name of the one skill the example needs.")
-    reason: str = Field("", description="Why, in one short sentence.")
+    reason: str = Field("", max_length=200, description="Why, in one short sentence.")
 
 
 class SkillLabels(_Schema):
@@ -61,7 +61,7 @@ class OrganizerAction(_Schema):
     new_subskills: list[NewSubskill] = Field(default_factory=list, description="explore only")
     allocation_kind: Literal["set", "delta"] = "set"
     allocations: list[AllocationValue] = Field(default_factory=list, description="exploit only")
-    rationale: str = ""
+    rationale: str = Field("", max_length=400)
 
 
 # -- planner -----------------------------------------------------------------------------------
@@ -75,29 +75,35 @@ class PlanRequest(_Schema):
 
 class PlanResponse(_Schema):
     requests: list[PlanRequest]
-    notes: str = ""
+    notes: str = Field("", max_length=600)
 
 
 # -- data generator ----------------------------------------------------------------------------
 class GeneratedExample(_Schema):
-    prompt: str
-    answer: str
+    # bounded, so that a grammar-constrained server (llama.cpp) cannot loop inside one string
+    prompt: str = Field(max_length=600)
+    answer: str = Field(max_length=300)
 
 
 class GeneratedBatch(_Schema):
     examples: list[GeneratedExample]
 
 
-_BATCHES: dict[type[BaseModel], type[BaseModel]] = {}
+_BATCHES: dict[tuple[type[BaseModel] | None, int | None], type[BaseModel]] = {}
 
 
-def generated_batch_of(item: type[BaseModel] | None) -> type[BaseModel]:
+def generated_batch_of(item: type[BaseModel] | None, count: int | None = None) -> type[BaseModel]:
     """The generator's response schema for a domain: {"examples": [item, ...]}, where the item is the
     domain's own `generation_schema` (math: problem/solution/final_answer; code: statement, starter code,
-    tests, reference solution), or the generic prompt/answer pair."""
-    if item is None:
+    tests, reference solution), or the generic prompt/answer pair. With a count, the list has at most that
+    many items (maxItems): a grammar-constrained server then closes the list where the request ends
+    instead of writing examples until its token limit cuts the answer off."""
+    if item is None and count is None:
         return GeneratedBatch
-    if item not in _BATCHES:
-        _BATCHES[item] = create_model(f"Generated{item.__name__}Batch", __base__=_Schema, examples=(list[item], ...))
-    return _BATCHES[item]
-
+    key = (item, count)
+    if key not in _BATCHES:
+        element = item or GeneratedExample
+        field = Field(max_length=count) if count is not None else Field()
+        name = f"Generated{element.__name__}Batch" + (f"Of{count}" if count is not None else "")
+        _BATCHES[key] = create_model(name, __base__=_Schema, examples=(list[element], field))
+    return _BATCHES[key]
