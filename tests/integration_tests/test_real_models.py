@@ -119,7 +119,7 @@ def test_a_real_teacher_teaches_a_real_student_end_to_end(tmp_path, llama_teache
     after = read_jsonl(run_dir / "cycles" / "cycle_001" / "eval_val.jsonl")
     assert [r["prompt"] for r in before] == [r["prompt"] for r in after]
     assert all(r["prompt"].endswith("?") for r in before)
-    student = json.loads((Path(summary["cycles"][1]["student_path"]) / "teachgraph_student.json").read_text())
+    student = json.loads((cycle_dir / "student" / "teachgraph_student.json").read_text())
     assert student["prompt_format"] == "chat" and student["finetune"] == "lora"
 
 
