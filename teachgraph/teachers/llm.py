@@ -22,7 +22,7 @@ from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient
 from teachgraph.teachers.organizer import HandwrittenOrganizer
 from teachgraph.teachers.planner import OfflinePlanner
 from teachgraph.teachers.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
-                            generated_batch_of)
+                            generated_batch_of, organizer_action_schema)
 from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
 from teachgraph.io import write_json_atomic
 
@@ -194,8 +194,8 @@ class LLMOrganizer:
                 "history": [{"cycle": h["cycle"], "action": h["action"], "accuracy_before": h["accuracy_before"],
                              "reward": h["reward"]} for h in tree["history"][-self.history:]]}
         try:
-            return self.client.ask("organizer", prompts.messages("organizer", self.domain, data, room=room),
-                                   OrganizerAction)
+            schema = organizer_action_schema(candidates, list(tree["subskills"]), room)
+            return self.client.ask("organizer", prompts.messages("organizer", self.domain, data, room=room), schema)
         except TeacherCallFailed:
             return None
 

@@ -5,7 +5,7 @@ servers accept them; every name/value pair is a list of small objects instead.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -64,6 +64,22 @@ class OrganizerAction(_Schema):
     rationale: str = Field("", max_length=400)
 
 
+def organizer_action_schema(candidates: list[str], existing: list[str], room: int) -> type[BaseModel]:
+    """OrganizerAction narrowed to one skill's tree: new subskills only from the candidates (at most `room`
+    of them), allocations only for subskills the tree has. A grammar-constrained server (llama.cpp) then
+    cannot name a subskill that does not exist, which Qwen2.5-Coder-1.5B did (other skills' names as
+    subskills, an exploit of subskills the tree lacks)."""
+    def names(values: list[str]) -> Any:
+        return Literal[tuple(dict.fromkeys(values))] if values else str  # type: ignore[valid-type]
+
+    new = create_model("NewSubskillOf", __base__=NewSubskill, name=(names(candidates), ...))
+    allocation = create_model("AllocationValueOf", __base__=AllocationValue, subskill=(names(existing), ...))
+    return create_model("OrganizerActionOf", __base__=OrganizerAction,
+                        new_subskills=(list[new], Field(default_factory=list, max_length=max(0, room),
+                                                        description="explore only")),
+                        allocations=(list[allocation], Field(default_factory=list, description="exploit only")))
+
+
 # -- planner -----------------------------------------------------------------------------------
 class PlanRequest(_Schema):
     skill: str | None = None
@@ -103,7 +119,9 @@ def generated_batch_of(item: type[BaseModel] | None, count: int | None = None) -
     key = (item, count)
     if key not in _BATCHES:
         element = item or GeneratedExample
-        field = Field(max_length=count) if count is not None else Field()
+        # maxItems goes to the server's grammar only: a longer list from a server without one is still
+        # accepted and truncated by the generator (counted as truncated_batches), not repaired
+        field = Field(json_schema_extra={"maxItems": count}) if count is not None else Field()
         name = f"Generated{element.__name__}Batch" + (f"Of{count}" if count is not None else "")
         _BATCHES[key] = create_model(name, __base__=_Schema, examples=(list[element], field))
     return _BATCHES[key]

@@ -90,3 +90,23 @@ def test_humaneval_splits_are_seeded_disjoint_and_scored_in_the_sandbox():
 def test_humaneval_rejects_a_bad_split_fraction():
     with pytest.raises(ValueError, match="val_fraction"):
         get_domain("code", dataset="humaneval", val_fraction=1.5)
+
+
+def test_schemas_bound_what_a_grammar_constrained_model_can_write():
+    from pydantic import ValidationError
+
+    from teachgraph.teachers.llm_client import schema_json
+    from teachgraph.teachers.schemas import generated_batch_of, organizer_action_schema
+
+    batch = generated_batch_of(None, 2)
+    assert schema_json(batch)["properties"]["examples"]["maxItems"] == 2
+    assert len(batch.model_validate({"examples": [{"prompt": "p", "answer": "a"}] * 3}).examples) == 3  # truncated later
+    with pytest.raises(ValidationError):
+        batch.model_validate({"examples": [{"prompt": "p" * 601, "answer": "a"}]})
+    action = organizer_action_schema(["6 letters", "8 letters"], ["4 letters"], room=1)
+    assert action.model_validate({"action": "explore", "new_subskills": [{"name": "6 letters", "data": 8}]})
+    for bad in ({"action": "explore", "new_subskills": [{"name": "last_letter", "data": 100}]},  # what Qwen wrote
+                {"action": "explore", "new_subskills": [{"name": "6 letters", "data": 1}, {"name": "8 letters", "data": 1}]},
+                {"action": "exploit", "allocations": [{"subskill": "ghost", "value": 5}]}):
+        with pytest.raises(ValidationError):
+            action.model_validate(bad)
