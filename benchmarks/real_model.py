@@ -105,7 +105,7 @@ def probe_speed(url: str, model: str, max_tokens: int = 64) -> dict[str, Any]:
             "prompt_tokens_per_s": round(timings.get("prompt_per_second", 0.0), 2)}
 
 
-def format_valid_rate(domain: Any, eval_path: str) -> float | None:
+def format_valid_rate(domain: Any, eval_path: Path) -> float | None:
     rows = [json.loads(line) for line in Path(eval_path).read_text().splitlines() if line.strip()]
     if not rows:
         return None
@@ -145,6 +145,9 @@ def run_one(config: dict[str, Any], env: str, run_dir: Path, reuse: bool = False
             run.invoke()
         write_json_atomic(timing, {"seconds": time.perf_counter() - started})
     seconds = read_json(timing)["seconds"]
+    from teachgraph.paths import RunPaths
+
+    paths = RunPaths.of(run_dir)
     summary = read_json(run_dir / "summary.json")
     domain = load_domain(ctx)
     cycles = summary["cycles"]
@@ -166,10 +169,9 @@ def run_one(config: dict[str, Any], env: str, run_dir: Path, reuse: bool = False
         "env": env, "seed": ctx.seed, "seconds": round(seconds, 1),
         "base_val": base["val_accuracy"], "best_val": summary["best_val_accuracy"], "best_cycle": summary["best_cycle"],
         "val_per_cycle": [c["val_accuracy"] for c in cycles], "test_at_best": summary["test_accuracy"],
-        "base_format_valid": format_valid_rate(domain, base["eval_path"]),
-        "best_format_valid": format_valid_rate(domain, best["eval_path"]),
-        "test_format_valid": format_valid_rate(domain, str(run_dir / "test_eval.jsonl"))
-        if (run_dir / "test_eval.jsonl").exists() else None,
+        "base_format_valid": format_valid_rate(domain, paths.eval_val(base["cycle"])),
+        "best_format_valid": format_valid_rate(domain, paths.eval_val(best["cycle"])),
+        "test_format_valid": format_valid_rate(domain, paths.test_eval) if paths.test_eval.exists() else None,
         "generated": summary.get("budget_used"), "kept": summary.get("train_examples_total"),
         "dropped": dropped, "stop_reason": summary.get("stop_reason"),
         "teacher_tokens": teacher.get("total_tokens"), "teacher_completion_tokens": completion,
@@ -214,6 +216,22 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def merge_results(out: Path, others: list[Path]) -> int:
+    """The runs of results written by parallel invocations, joined into `out` (rewritten atomically)."""
+    result = json.loads(out.read_text())
+    for other in others:
+        extra = json.loads(other.read_text())
+        result["results"]["runs"] += extra["results"]["runs"]
+        result["results"].setdefault("merged", []).append(
+            {"from": str(other), "server_probe": extra["results"].get("server_probe"),
+             "machine": extra.get("machine"), "seconds": extra.get("seconds")})
+        result["config"]["envs"] = list(dict.fromkeys(result["config"]["envs"] + extra["config"]["envs"]))
+    result["results"]["complete"] = True
+    result["seconds"] = max([result.get("seconds", 0)] + [json.loads(o.read_text()).get("seconds", 0) for o in others])
+    common.write_result(out, result, markdown(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = common.parser(NAME, __doc__)
     parser.add_argument("--envs")
@@ -227,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON")
     parser.add_argument("--reuse", action="store_true", help="take finished runs already in --runs-dir as they are")
+    parser.add_argument("--merge", nargs="+", metavar="RESULT.json",
+                        help="no runs: add the runs of these results (the same benchmark run in parallel, e.g. one "
+                             "environment each) to --out's, and mark it complete")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge_results(common.out_path(NAME, args), [Path(m) for m in args.merge])
     mode = SMOKE if args.smoke else FULL
     teacher = args.teacher or (STUDENT if args.smoke else TEACHER)
     envs = (args.envs or mode["envs"]).split(",")
