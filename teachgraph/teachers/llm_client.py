@@ -253,7 +253,8 @@ def check_reachable(url: str, api_key: str = "EMPTY", timeout: float = 5.0) -> l
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise TeacherUnavailable(f"the teacher server at {url} is unreachable ({reason}); start one with "
-                                 "`teachgraph serve-teacher --model-path MODEL` or check --teacher-url") from None
+                                 "`teachgraph serve-teacher --model-path MODEL` (GPU, SGLang) or `teachgraph serve-teacher "
+                                 "--backend llama-cpp --model FILE.gguf` (CPU), or check --teacher-url") from None
     return [m.get("id") for m in body.get("data", []) if isinstance(m, dict)]
 
 
