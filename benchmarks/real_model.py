@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON")
     parser.add_argument("--reuse", action="store_true", help="take finished runs already in --runs-dir as they are")
+    parser.add_argument("--probe", action="append", default=[], metavar="JSON",
+                        help="with --reuse and every run finished: no server is started; these earlier server "
+                             "probes (the 'server probe:' lines of the runs' logs, as JSON) are recorded instead")
     parser.add_argument("--merge", nargs="+", metavar="RESULT.json",
                         help="no runs: add the runs of these results (the same benchmark run in parallel, e.g. one "
                              "environment each) to --out's, and mark it complete")
@@ -274,9 +277,14 @@ def main(argv: list[str] | None = None) -> int:
 
     teacher_file = resolve_gguf(teacher)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a terminated benchmark stops its server too
-    server = TeacherServer(teacher, args.threads, runs_dir / "teacher-server.log")
-    print(f"teacher {teacher} at {server.url}", flush=True)
-    config.update(teacher="llm", teacher_url=server.url, teacher_model=teacher)
+    finished = all((runs_dir / f"{env}-s{args.seed}" / name).exists() for env in envs
+                   for name in ("summary.json", "benchmark_seconds.json"))
+    server = None
+    if not (args.reuse and args.probe and finished):
+        server = TeacherServer(teacher, args.threads, runs_dir / "teacher-server.log")
+        print(f"teacher {teacher} at {server.url}", flush=True)
+    url = server.url if server else "http://127.0.0.1:9/v1"  # every run is reused: nothing is sent
+    config.update(teacher="llm", teacher_url=url, teacher_model=teacher)
     result: dict[str, Any] = {
         "benchmark": NAME, "smoke": args.smoke,
         "what": "a pretrained student (SmolLM2-135M-Instruct, LoRA) taught by a real LLM teacher over llama.cpp HTTP, "
@@ -287,7 +295,12 @@ def main(argv: list[str] | None = None) -> int:
         "results": {"runs": [], "complete": False}, "machine": machine,
     }
     try:
-        result["results"]["server_probe"] = probe_speed(server.url, teacher)
+        if server is None:
+            probes = [json.loads(p) for p in args.probe]
+            result["results"]["server_probe"] = dict(probes[0], note="from the runs' own processes")
+            result["results"]["server_probes"] = probes
+        else:
+            result["results"]["server_probe"] = probe_speed(server.url, teacher)
         print(f"server probe: {result['results']['server_probe']}", flush=True)
         for env in envs:
             print(f"run {env} (seed {args.seed})", flush=True)
@@ -299,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             result["seconds"] = clock.seconds()
             common.write_result(out, dict(result, machine=dict(machine)), markdown(result))
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     return 0
 
 
