@@ -68,10 +68,17 @@ class TeachContext(BaseModel):
                                             "this share of a node's teacher calls, or of the cycle's so far, failed (no "
                                             "usable answer), counted from 8 calls on; 1 never stops (failures are still "
                                             "printed as warnings).")
+    teacher_max_completion_tokens: int = Field(1024, ge=16, le=32768, description="LLM teacher: most tokens one "
+                                               "answer may have (max_completion_tokens); a longer one is cut off and "
+                                               "counted as truncated, then repaired or falls back. Without a limit a "
+                                               "small model can loop inside the JSON grammar until the context is full.")
     teacher_concurrency: int = Field(16, ge=1, le=512, description="LLM teacher: requests in flight at once.")
     teacher_batch_size: int = Field(25, ge=1, le=500, description="LLM teacher: most examples one generator request asks for.")
     max_teacher_tokens: int | None = Field(None, ge=1, description="Stop the run at the next cycle boundary once the teacher "
                                                                   "has used this many prompt+completion tokens.")
+    teacher_discovery: Literal["llm", "offline"] = Field("llm", description="LLM teacher: skills discovered by the "
+                                                         "LLM (DataEnvGym's labelling agent), or by the offline "
+                                                         "discoverer that skill_discovery names (no teacher tokens).")
     skill_discovery: Literal["gold", "cluster"] = Field("gold", description="Skills from domain labels, or by clustering validation prompts.")
     num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")

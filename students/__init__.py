@@ -11,7 +11,14 @@ from teachgraph.students.tiny import TinyConfig
 
 def base_student_path(ctx: Any, domain: Any, progress: Callable | None = None, log: Callable[[str], None] = print) -> str:
     """The student every run of this configuration starts from: the cached tiny base student of the
-    domain for student='tiny', else the given local path or Hugging Face id."""
+    domain for student='tiny', the cached Hugging Face folder of a GGUF student (a .gguf file or an installed
+    model name, see teachgraph.models), else the given local path or Hugging Face id."""
+    from teachgraph.models import is_gguf_reference
+
+    if is_gguf_reference(ctx.student):
+        from teachgraph.students.gguf import gguf_student_dir
+
+        return gguf_student_dir(ctx.student, log=log)
     if ctx.student != "tiny":
         return ctx.student
     from teachgraph.students.pretrain import ensure_base_student

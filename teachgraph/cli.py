@@ -60,8 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     report.add_argument("--out", help="output folder (default RUN_DIR/report; for several runs COMMON_PARENT/report-compare)")
 
-    serve = sub.add_parser("serve-teacher", help="launch an SGLang server for the LLM teacher and print its base URL")
-    serve.add_argument("--model-path", required=True, help="local path or Hugging Face id of the teacher model")
+    serve = sub.add_parser("serve-teacher", help="launch a server for the LLM teacher (SGLang on GPUs, llama.cpp "
+                                                  "on CPUs) and print its base URL")
+    serve.add_argument("--backend", choices=("sglang", "llama-cpp"), default="sglang",
+                       help="sglang (GPUs) or llama-cpp (llama.cpp's server through xllamacpp; CPUs, GGUF files)")
+    serve.add_argument("--model", help="llama-cpp: a .gguf file or an installed model name (`teachgraph models`)")
+    serve.add_argument("--model-path", help="sglang: local path or Hugging Face id of the teacher model")
+    serve.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1),
+                       help="llama-cpp: CPU threads for decoding and prompt processing (default: up to 2)")
+    serve.add_argument("--poll", type=int, default=0, choices=range(0, 101), metavar="0-100",
+                       help="llama-cpp: spin-polling of idle threads (0 = off, the default: polling on a shared CPU "
+                            "starves the other processes and the server itself)")
+    serve.add_argument("--ctx", type=int, default=4096, help="llama-cpp: context tokens, shared by the parallel slots")
+    serve.add_argument("--parallel", type=int, default=1, help="llama-cpp: requests decoded at once")
+    serve.add_argument("--verbose", action="store_true", help="llama-cpp: llama.cpp's own load and timing logs")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=30000)
     serve.add_argument("--tp", type=int, default=1, help="tensor-parallel size")
@@ -81,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-dir", help="with --replicas: the workers' and router's logs and replicas.json")
     serve.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                        help="everything after --extra goes to sglang.launch_server unchanged")
+
+    sub.add_parser("models", help="list the pretrained model packages (installed or not) and their GGUF files")
 
     show = sub.add_parser("graph", help="print the graph")
     show.add_argument("--mermaid", action="store_true", help="as a Mermaid diagram (the default)")
@@ -108,6 +122,24 @@ def run_benchmarks(args: argparse.Namespace) -> int:
     command += ["--only", args.only] if args.only else []
     command += ["--results-dir", args.results_dir] if args.results_dir else []
     return subprocess.call(command, cwd=str(script.parents[1]))
+
+
+def show_models() -> int:
+    """`teachgraph models`: each model package, installed or not, with its GGUF file (a split model's parts
+    are joined into the cache on first listing) and how to install the missing ones."""
+    from teachgraph.models import list_models
+
+    rows = list_models()
+    for row in rows:
+        print(f"{row['name']}: {row['model']}")
+        if row.get("path"):
+            print(f"  installed: {row['path']}" + (f"\n  sha256: {row['sha256']}" if row.get("sha256") else ""))
+        elif row.get("error"):
+            print(f"  broken: {row['error']}")
+        else:
+            print(f"  not installed: `make models` or `{row['install']}`")
+        print(f"  source: {row['source']}")
+    return 0
 
 
 def _parse_value(field: str, text: str) -> Any:
@@ -193,6 +225,14 @@ def run_services(ctx):
 
 def check_student(ctx) -> None:
     """Before any work: a student given by hub id must be reachable (this machine may be offline)."""
+    from teachgraph.models import ModelUnavailable, is_gguf_reference, resolve_gguf
+
+    if is_gguf_reference(ctx.student):  # a .gguf file or an installed model name: converted on first use
+        try:
+            resolve_gguf(ctx.student)
+        except ModelUnavailable as error:
+            raise RunError(f"student: {error}") from None
+        return
     if ctx.student == "tiny" or Path(ctx.student).expanduser().exists():
         return
     try:
@@ -350,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                 return serve_teacher(args)
             except ServeError as error:
                 raise RunError(str(error)) from None
+        elif args.command == "models":
+            return show_models()
         elif args.command == "graph":
             from teachgraph.graph import graph
 

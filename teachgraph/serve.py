@@ -1,5 +1,9 @@
-"""`teachgraph serve-teacher`: launch `python -m sglang.launch_server`, wait until it is healthy,
-print the base URL for `teachgraph run --teacher-url`, and stop the server cleanly on exit."""
+"""`teachgraph serve-teacher`: launch an OpenAI-compatible teacher server, wait until it is healthy,
+print the base URL for `teachgraph run --teacher-url`, and stop the server cleanly on exit.
+
+Two backends behind one contract: `sglang` (`python -m sglang.launch_server`, for GPUs) and `llama-cpp`
+(llama.cpp's own server through the `xllamacpp` wheel, `python -m teachgraph.llama_server`, for CPUs; a
+.gguf file or an installed model name, see teachgraph.models). The run's client talks to both alike."""
 
 from __future__ import annotations
 
@@ -28,6 +32,42 @@ def sglang_command(args: Any) -> list[str]:
     return cmd + list(args.extra or [])
 
 
+def llama_cpp_command(args: Any, model_file: str, alias: str) -> list[str]:
+    cmd = [sys.executable, "-m", "teachgraph.llama_server", "--model", model_file, "--alias", alias,
+           "--host", args.host, "--port", str(args.port), "--threads", str(args.threads), "--poll", str(args.poll),
+           "--ctx", str(args.ctx), "--parallel", str(args.parallel)]
+    return cmd + (["--verbose"] if args.verbose else [])
+
+
+def _launch_plan(args: Any) -> tuple[list[str], str, str]:
+    """(command, served model name, what is launched) for the chosen backend; ServeError when it cannot run."""
+    backend = getattr(args, "backend", "sglang")
+    if backend == "llama-cpp":
+        from teachgraph.models import ModelUnavailable, resolve_gguf
+
+        if importlib.util.find_spec("xllamacpp") is None:
+            raise ServeError(f"xllamacpp is not installed in this Python ({sys.executable}); install it with "
+                             "`make models` or `pip install 'teachgraph[models]'`")
+        model = args.model or args.model_path
+        if not model:
+            raise ServeError("--model: required with --backend llama-cpp (a .gguf file or a name from "
+                             "`teachgraph models`)")
+        try:
+            path = resolve_gguf(model)
+        except ModelUnavailable as error:
+            raise ServeError(f"--model: {error}") from None
+        alias = args.served_model_name or (model if not model.endswith(".gguf") else path.stem)
+        return llama_cpp_command(args, str(path), alias), alias, "the llama.cpp server"
+    if importlib.util.find_spec("sglang") is None:
+        raise ServeError(f"sglang is not installed in this Python ({sys.executable}). Install it on a GPU machine "
+                         "with `pip install 'teachgraph[sglang]'`, use `--backend llama-cpp` on a CPU, or serve the "
+                         "teacher elsewhere and pass its URL to `teachgraph run --teacher-url URL --teacher-model NAME`.")
+    args.model_path = args.model_path or args.model
+    if not args.model_path:
+        raise ServeError("--model-path: required with --backend sglang")
+    return sglang_command(args), args.served_model_name or args.model_path, "sglang.launch_server"
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -52,16 +92,13 @@ def _stop(process: subprocess.Popen, grace: float = 30.0) -> None:
 
 
 def serve_teacher(args: Any) -> int:
-    if importlib.util.find_spec("sglang") is None:
-        raise ServeError(f"sglang is not installed in this Python ({sys.executable}). Install it on a GPU machine "
-                         "with `pip install 'teachgraph[sglang]'`, or serve the teacher elsewhere and pass its URL "
-                         "to `teachgraph run --teacher-url URL --teacher-model NAME`.")
+    command, model, what = _launch_plan(args)
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     health = f"http://{host}:{args.port}/health"
     if _healthy(health):
         raise ServeError(f"something already answers on {health}; choose another --port")
     # the server's own output goes to stderr: stdout carries only the base URL, for scripts
-    process = subprocess.Popen(sglang_command(args), start_new_session=True, stdout=sys.stderr)
+    process = subprocess.Popen(command, start_new_session=True, stdout=sys.stderr)
 
     def on_term(signum, frame):  # noqa: ARG001 - a terminated teachgraph stops its server too
         raise KeyboardInterrupt
@@ -71,16 +108,17 @@ def serve_teacher(args: Any) -> int:
         deadline = time.monotonic() + args.wait
         while not _healthy(health):
             if process.poll() is not None:
-                raise ServeError(f"sglang.launch_server exited with code {process.returncode} before it was healthy "
+                raise ServeError(f"{what} exited with code {process.returncode} before it was healthy "
                                  "(see its output above)")
             if time.monotonic() > deadline:
-                raise ServeError(f"the SGLang server was not healthy at {health} after {args.wait:.0f} s")
+                raise ServeError(f"{what} was not healthy at {health} after {args.wait:.0f} s (--wait)")
             time.sleep(1.0)
-        model = args.served_model_name or args.model_path
         base_url = f"http://{host}:{args.port}/v1"
         print(base_url, flush=True)
-        print(f"teacher ready: teachgraph run --teacher-url {base_url} --teacher-model {model}  (Ctrl-C stops the "
-              "server)", file=sys.stderr, flush=True)
+        hint = (f" --set teacher_concurrency={args.parallel}" if getattr(args, "backend", "sglang") == "llama-cpp"
+                else "")  # more requests in flight than slots only queue on the server, into their timeouts
+        print(f"teacher ready: teachgraph run --teacher-url {base_url} --teacher-model {model}{hint}  (Ctrl-C stops "
+              "the server)", file=sys.stderr, flush=True)
         code = process.wait()
         return 0 if code in (0, -signal.SIGINT) else 1
     except KeyboardInterrupt:

@@ -105,7 +105,8 @@ class CodeDomain(HeldOutDataset):
         "solution fails its own tests are rejected.")
 
     def __init__(self, seed: int = 0, dataset: str = "local", val_release: str = "release_v2",
-                 test_release: str = "release_v1", timeout_per_test: float = 6.0, workers: int | None = None):
+                 test_release: str = "release_v1", timeout_per_test: float = 6.0, workers: int | None = None,
+                 val_fraction: float = 0.5):
         for field, release in (("val_release", val_release), ("test_release", test_release)):
             if release not in RELEASE_FILES:
                 raise ValueError(f"domain_options.{field}: unknown release {release!r}; allowed: {sorted(RELEASE_FILES)}")
@@ -116,6 +117,15 @@ class CodeDomain(HeldOutDataset):
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.report = LoadReport(source=f"code:{dataset}")
         self._files: dict[str, list[Example]] = {}
+        if dataset == "humaneval":  # the real HumanEval problems, split by the seed (domains/humaneval.py)
+            if not 0 < val_fraction < 1:
+                raise ValueError(f"domain_options.val_fraction: {val_fraction} is not between 0 and 1")
+            from teachgraph.domains.humaneval import humaneval_splits
+
+            self._val, self._test = humaneval_splits(seed, val_fraction)
+            self._pool = []
+            self._index()
+            return
         earlier = self._release(test_release)
         later = self._release(val_release)
         test_ids = {e["question_id"] for e in earlier}
@@ -198,7 +208,12 @@ class CodeDomain(HeldOutDataset):
     # -- running programs -------------------------------------------------------------------
     def _passes(self, program: str, example: Example) -> tuple[bool, str]:
         tests = [CodeTest(t["input"], t["output"], t["testtype"]) for t in example.get("tests") or []]
-        report = run_tests(extract_code(program), tests, func_name=example.get("func_name"),
+        code = extract_code(program)
+        if example.get("humaneval"):
+            from teachgraph.domains.humaneval import humaneval_program
+
+            code = humaneval_program(code, example)
+        report = run_tests(code, tests, func_name=example.get("func_name"),
                            timeout_per_test=self.timeout_per_test)
         first_failure = next((v for v in report.verdicts if v != "passed"), "no_tests")
         return report.passed, first_failure

@@ -9,6 +9,7 @@ validation prompts.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -107,6 +108,33 @@ SKILLS: tuple[Skill, ...] = (
 )
 
 BY_NAME = {s.name: s for s in SKILLS}
+
+# phrasing="natural": each skill's question in plain English (for a pretrained chat student), one template
+# per skill; {x} is the argument's first part, {y} its second. Parsed back exactly (case and spacing aside).
+NATURAL_TEMPLATES = {
+    "max_digit": "What is the largest digit in {x}?",
+    "min_digit": "What is the smallest digit in {x}?",
+    "last_letter": "What is the last letter of the word {x}?",
+    "first_letter": "What is the first letter of the word {x}?",
+    "successor": "What is {x} plus one?",
+    "predecessor": "What is {x} minus one?",
+    "larger": "Which number is larger, {x} or {y}?",
+    "add_reversed": "What is {x} plus {y}, with the digits of the sum written in reverse order?",
+    "parity": "Is {x} even or odd?",
+    "length": "How many letters are in the word {x}?",
+}
+# the shape of a skill's answer, for extracting it from a sentence (the last match wins: "... is 8.")
+ANSWER_SHAPES = {"max_digit": r"\d", "min_digit": r"\d", "last_letter": r"[a-z]", "first_letter": r"[a-z]",
+                 "successor": r"-?\d+", "predecessor": r"-?\d+", "larger": r"-?\d+", "add_reversed": r"\d+",
+                 "parity": r"even|odd", "length": r"\d+"}
+
+
+def _natural_pattern(template: str) -> "re.Pattern[str]":
+    body = re.escape(template).replace(r"\{x\}", r"(?P<x>\S+?)").replace(r"\{y\}", r"(?P<y>\S+?)")
+    return re.compile(r"\s*" + body.replace(r"\ ", r"\s+") + r"\s*", re.IGNORECASE)
+
+
+NATURAL_PATTERNS = {name: _natural_pattern(t) for name, t in NATURAL_TEMPLATES.items()}
 BY_KEYWORD = {s.keyword: s for s in SKILLS}
 BASE_SKILLS = ("max_digit", "last_letter", "successor")  # what the base student is pretrained on
 
@@ -126,7 +154,19 @@ class SyntheticDomain:
         "'parity 123' -> 'odd', 'len abcd' -> '4'. Words use only the letters a-l. Answers are checked exactly.")
 
     def __init__(self, seed: int = 0, val_per_subskill: int = 20, test_per_subskill: int = 20,
-                 skills: list[str] | None = None):
+                 skills: list[str] | None = None, phrasing: str = "keyword"):
+        if phrasing not in ("keyword", "natural"):
+            raise ValueError(f"domain_options.phrasing: {phrasing!r} is not 'keyword' or 'natural'")
+        self.phrasing = phrasing
+        if phrasing == "natural":
+            self.default_max_new_tokens = 16
+            self.teacher_brief = (
+                "The student is a small pretrained chat model that answers short questions in plain English. "
+                "Every question follows one of these templates exactly, and the answer is one short token: "
+                + "; ".join(f"'{NATURAL_TEMPLATES[k.name].format(x=ex[0], y=ex[1])}' -> '{ex[2]}'"
+                            for k, ex in zip(SKILLS, _NATURAL_EXAMPLES))
+                + ". Words use only the letters a-l. Answers are checked exactly; the student must answer "
+                "with the answer alone, no sentence.")
         unknown = sorted(set(skills or []) - set(BY_NAME))
         if unknown:
             raise ValueError(f"domain_options.skills: unknown skills {unknown}; allowed: {sorted(BY_NAME)}")
@@ -140,7 +180,7 @@ class SyntheticDomain:
     def _instance(self, skill: Skill, sub_index: int, rng: random.Random) -> Example:
         lo, hi = skill.sizes[sub_index]
         argument, answer = skill.make(rng, rng.randint(lo, hi))
-        prompt = f"{skill.keyword} {argument}"
+        prompt = self.phrase(skill.name, argument)
         return Example(id=example_id(prompt), prompt=prompt, answer=answer, skill=skill.name,
                        subskill=skill.subskills[sub_index], difficulty=DIFFICULTIES[sub_index])
 
@@ -194,9 +234,53 @@ class SyntheticDomain:
                 out.append(ex)
         return out
 
+    def phrase(self, skill: str, argument: str) -> str:
+        """The prompt of a skill's instance in this domain's phrasing."""
+        if self.phrasing == "keyword":
+            return f"{BY_NAME[skill].keyword} {argument}"
+        parts = argument.split()
+        return NATURAL_TEMPLATES[skill].format(x=parts[0], y=parts[1] if len(parts) > 1 else "")
+
+    def _keyword_form(self, prompt: str) -> str | None:
+        """A prompt in the keyword form ('max 4821'), whatever the phrasing; None if it follows no template."""
+        if self.phrasing == "keyword":
+            return prompt
+        for name, pattern in NATURAL_PATTERNS.items():
+            match = pattern.fullmatch(prompt)
+            if match:
+                groups = [g for g in (match.groupdict().get("x"), match.groupdict().get("y")) if g is not None]
+                return " ".join([BY_NAME[name].keyword, *groups])
+        return None
+
     # -- scoring and metadata ---------------------------------------------------------------
+    def extract_answer(self, prediction: str, example: Example) -> str:
+        """The answer in a prediction: itself (keyword phrasing); in natural phrasing the one value of the
+        skill's answer shape the reply commits to ('The largest digit is 8.' -> '8'). Letters count only as
+        the whole reply or quoted ('is "d"'), since 'a' is also a word; a reply naming two different values
+        (an echoed 'even or odd', both numbers of 'larger') has no answer."""
+        if self.phrasing == "keyword":
+            return prediction.strip()
+        skill = example.get("skill", "")
+        shape = ANSWER_SHAPES.get(skill, r"\S+")
+        text = prediction.strip().lower()
+        if self.answer_format_valid(prediction, example):
+            return text.strip("'\"").rstrip(".")
+        if skill == "parity":  # the question echoed back ("... is even or") commits to nothing
+            text = re.sub(r"\b(even|odd)\s+or\b(\s+(even|odd)\b)?", " ", text)
+        if shape == "[a-z]":
+            found = re.findall(r"[\"'\u201c\u2018]([a-z])[\"'\u201d\u2019]", text)
+        else:
+            found = re.findall(rf"(?<![\w-])(?:{shape})(?!\w)", text)
+        values = set(found)
+        return found[-1] if len(values) == 1 else ""
+
+    def answer_format_valid(self, prediction: str, example: Example) -> bool:
+        """Whether the prediction is the answer alone (quotes and a final full stop aside), right or wrong."""
+        shape = ANSWER_SHAPES.get(example.get("skill", ""), r"\S+")
+        return re.fullmatch(rf"(?:{shape})", prediction.strip().strip("'\"").rstrip(".").lower()) is not None
+
     def score(self, prediction: str, example: Example) -> bool:
-        return prediction.strip() == example["answer"]
+        return self.extract_answer(prediction, example) == example["answer"]
 
     def skill_catalog(self) -> dict[str, list[str]]:
         return {s.name: list(s.subskills) for s in self.skills}
@@ -206,6 +290,9 @@ class SyntheticDomain:
         return spec.description if spec else skill
 
     def infer_skill(self, prompt: str) -> tuple[str, str] | None:
+        prompt = self._keyword_form(prompt)
+        if prompt is None:
+            return None
         keyword, _, argument = prompt.partition(" ")
         spec = BY_KEYWORD.get(keyword)
         if spec is None:
@@ -223,12 +310,18 @@ class SyntheticDomain:
         if inferred is None:
             return "unknown_skill"
         spec = BY_NAME[inferred[0]]
-        argument = example["prompt"].partition(" ")[2]
+        argument = self._keyword_form(example["prompt"]).partition(" ")[2]
         try:
             expected = _answer_for(spec.name, argument)
         except (ValueError, IndexError):
             return "malformed_prompt"
         return None if expected == example.get("answer", "").strip() else "wrong_answer"
+
+
+# one worked instance per skill (in SKILLS order) for the natural-phrasing teacher brief: (x, y, answer)
+_NATURAL_EXAMPLES = (("4821", "", "8"), ("4821", "", "1"), ("abcd", "", "d"), ("abcd", "", "a"),
+                     ("199", "", "200"), ("200", "", "199"), ("12", "34", "34"), ("12", "34", "64"),
+                     ("123", "", "odd"), ("abcd", "", "4"))
 
 
 def _answer_for(skill: str, argument: str) -> str:

@@ -71,20 +71,22 @@ def build_teacher(ctx: Any, domain: Domain) -> Teacher:
     from teachgraph.teachers.organizer import HandwrittenOrganizer
     from teachgraph.teachers.planner import OfflinePlanner
 
+    offline_discoverer = (ClusterSkillDiscoverer(ctx.num_clusters) if ctx.skill_discovery == "cluster"
+                          else GoldSkillDiscoverer())
     if getattr(ctx, "teacher", "offline") == "llm":
         from teachgraph.teachers.llm import LLMGenerator, LLMOrganizer, LLMPlanner, LLMSkillDiscoverer
         from teachgraph.teachers.llm_client import TeacherClient
 
         client = TeacherClient(ctx, teacher_dir(ctx) / "cache.sqlite")
-        return Teacher(discoverer=LLMSkillDiscoverer(client, teacher_dir(ctx) / "labels.json"),
+        discoverer = (LLMSkillDiscoverer(client, teacher_dir(ctx) / "labels.json")
+                      if getattr(ctx, "teacher_discovery", "llm") == "llm" else offline_discoverer)
+        return Teacher(discoverer=discoverer,
                        organizer=LLMOrganizer(client, domain, max_subskills=ctx.max_subskills,
                                               fallback_policy=ctx.organizer_policy),
                        planner=LLMPlanner(client, domain, ctx.min_skill_share),
                        generator=LLMGenerator(client, domain, batch_size=ctx.teacher_batch_size),
                        client=client)
-    discoverer = (ClusterSkillDiscoverer(ctx.num_clusters) if ctx.skill_discovery == "cluster"
-                  else GoldSkillDiscoverer())
-    return Teacher(discoverer=discoverer,
+    return Teacher(discoverer=offline_discoverer,
                    organizer=HandwrittenOrganizer(ctx.organizer_policy, max_subskills=ctx.max_subskills),
                    planner=OfflinePlanner(ctx.min_skill_share),
                    generator=ProgramGenerator(domain))

@@ -22,7 +22,7 @@ from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient
 from teachgraph.teachers.organizer import HandwrittenOrganizer
 from teachgraph.teachers.planner import OfflinePlanner
 from teachgraph.teachers.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
-                            generated_batch_of)
+                            generated_batch_of, organizer_action_schema)
 from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
 from teachgraph.io import write_json_atomic
 
@@ -207,8 +207,8 @@ class LLMOrganizer:
                 "history": [{"cycle": h["cycle"], "action": h["action"], "accuracy_before": h["accuracy_before"],
                              "reward": h["reward"]} for h in tree["history"][-self.history:]]}
         try:
-            return self.client.ask("organizer", prompts.messages("organizer", self.domain, data, room=room),
-                                   OrganizerAction)
+            schema = organizer_action_schema(candidates, list(tree["subskills"]), room)
+            return self.client.ask("organizer", prompts.messages("organizer", self.domain, data, room=room), schema)
         except TeacherCallFailed:
             return None
 
@@ -359,7 +359,6 @@ class LLMGenerator:
         batch_seed = request_seed(seed, cycle, request) + chunk
         data = dict(self._request_data(request, skills), seed=batch_seed, cycle=cycle)
         item_schema = getattr(self.domain, "generation_schema", None)
-        batch_schema = generated_batch_of(item_schema)
         out: list[Example] = []
         seen: set[str] = set()
         prompt_hash = None
@@ -371,7 +370,7 @@ class LLMGenerator:
                                         dict(data, count=need, avoid=[e["prompt"] for e in out]), count=need)
             prompt_hash = prompt_hash or stable_hash([m.content for m in messages])
             try:
-                answer = self.client.ask("generator", messages, batch_schema)
+                answer = self.client.ask("generator", messages, generated_batch_of(item_schema, need))
             except TeacherCallFailed:
                 self.client.count(fallbacks=1)
                 break

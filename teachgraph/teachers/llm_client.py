@@ -58,8 +58,11 @@ BACKOFF_MAX_S = 8.0      # ... up to this
 CALL_BUDGET_TIMEOUTS = 3  # a call's time budget: at most this many request timeouts (retries, repairs included)
 MIN_CALLS_FOR_FAILURE_RATE = 8  # the failure rate of fewer calls never stops a run (one early timeout must not)
 DEFAULT_MAX_FAILURE_RATE = 0.5  # TeachContext.max_teacher_failure_rate's default, for callers without a context
+# failures: calls without a usable answer (any reason); valid_first_try / valid_repaired: calls whose answer
+# the server gave valid at once / only after one or more repair prompts (cache hits are neither)
 COUNTERS = ("calls", "requests", "cache_hits", "prompt_tokens", "completion_tokens", "retries", "repairs",
             "format_fallbacks", "fallbacks", "failures",  # failures: calls without a usable answer (any reason)
+            "valid_first_try", "valid_repaired",  # answers valid as first written, or after a repair prompt
             "concurrency_decreases", "overloaded_requests")  # backpressure (teachgraph.teachers.backpressure)
 
 # servers found to reject json_schema, per (url, model): remembered for the whole process
@@ -257,7 +260,8 @@ def check_reachable(url: str, api_key: str = "EMPTY", timeout: float = 5.0) -> l
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise TeacherUnavailable(f"the teacher server at {url} is unreachable ({reason}); start one with "
-                                 "`teachgraph serve-teacher --model-path MODEL` or check --teacher-url") from None
+                                 "`teachgraph serve-teacher --model-path MODEL` (GPU, SGLang) or `teachgraph serve-teacher "
+                                 "--backend llama-cpp --model FILE.gguf` (CPU), or check --teacher-url") from None
     return [m.get("id") for m in body.get("data", []) if isinstance(m, dict)]
 
 
@@ -389,6 +393,8 @@ class TeacherClient:
 
             llm = ChatOpenAI(base_url=ctx.teacher_url, model=ctx.teacher_model, api_key=ctx.api_key(),
                              temperature=ctx.teacher_temperature, seed=ctx.teacher_seed,
+                             # without a limit a small model under a JSON grammar can fill the whole context
+                             max_completion_tokens=getattr(ctx, "teacher_max_completion_tokens", None),
                              timeout=ctx.teacher_timeout_s, max_retries=0,  # retries are ours, and counted
                              http_client=teacher_http_client(ctx.teacher_url))  # honours request_deadline
         self.llm = llm
@@ -575,6 +581,7 @@ class TeacherClient:
             except ValueError as error:
                 problem, kind = str(error), ("truncated_answer" if truncated else "invalid_json")
             else:
+                self.count(**{"valid_first_try" if repair == 0 else "valid_repaired": 1})
                 if self.cache is not None:
                     after = self.usage()
                     self.cache.put(key, role, result.model_dump(mode="json"),

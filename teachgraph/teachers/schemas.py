@@ -5,7 +5,7 @@ servers accept them; every name/value pair is a list of small objects instead.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -18,7 +18,7 @@ class _Schema(BaseModel):
 class SkillLabel(_Schema):
     id: str = Field(description="The example's id, copied from the input.")
     skill: str = Field(description="A short snake_case name of the one skill the example needs.")
-    reason: str = Field("", description="Why, in one short sentence.")
+    reason: str = Field("", max_length=200, description="Why, in one short sentence.")
 
 
 class SkillLabels(_Schema):
@@ -61,7 +61,23 @@ class OrganizerAction(_Schema):
     new_subskills: list[NewSubskill] = Field(default_factory=list, description="explore only")
     allocation_kind: Literal["set", "delta"] = "set"
     allocations: list[AllocationValue] = Field(default_factory=list, description="exploit only")
-    rationale: str = ""
+    rationale: str = Field("", max_length=400)
+
+
+def organizer_action_schema(candidates: list[str], existing: list[str], room: int) -> type[BaseModel]:
+    """OrganizerAction narrowed to one skill's tree: new subskills only from the candidates (at most `room`
+    of them), allocations only for subskills the tree has. A grammar-constrained server (llama.cpp) then
+    cannot name a subskill that does not exist, which Qwen2.5-Coder-1.5B did (other skills' names as
+    subskills, an exploit of subskills the tree lacks)."""
+    def names(values: list[str]) -> Any:
+        return Literal[tuple(dict.fromkeys(values))] if values else str  # type: ignore[valid-type]
+
+    new = create_model("NewSubskillOf", __base__=NewSubskill, name=(names(candidates), ...))
+    allocation = create_model("AllocationValueOf", __base__=AllocationValue, subskill=(names(existing), ...))
+    return create_model("OrganizerActionOf", __base__=OrganizerAction,
+                        new_subskills=(list[new], Field(default_factory=list, max_length=max(0, room),
+                                                        description="explore only")),
+                        allocations=(list[allocation], Field(default_factory=list, description="exploit only")))
 
 
 # -- planner -----------------------------------------------------------------------------------
@@ -75,29 +91,37 @@ class PlanRequest(_Schema):
 
 class PlanResponse(_Schema):
     requests: list[PlanRequest]
-    notes: str = ""
+    notes: str = Field("", max_length=600)
 
 
 # -- data generator ----------------------------------------------------------------------------
 class GeneratedExample(_Schema):
-    prompt: str
-    answer: str
+    # bounded, so that a grammar-constrained server (llama.cpp) cannot loop inside one string
+    prompt: str = Field(max_length=600)
+    answer: str = Field(max_length=300)
 
 
 class GeneratedBatch(_Schema):
     examples: list[GeneratedExample]
 
 
-_BATCHES: dict[type[BaseModel], type[BaseModel]] = {}
+_BATCHES: dict[tuple[type[BaseModel] | None, int | None], type[BaseModel]] = {}
 
 
-def generated_batch_of(item: type[BaseModel] | None) -> type[BaseModel]:
+def generated_batch_of(item: type[BaseModel] | None, count: int | None = None) -> type[BaseModel]:
     """The generator's response schema for a domain: {"examples": [item, ...]}, where the item is the
     domain's own `generation_schema` (math: problem/solution/final_answer; code: statement, starter code,
-    tests, reference solution), or the generic prompt/answer pair."""
-    if item is None:
+    tests, reference solution), or the generic prompt/answer pair. With a count, the list has at most that
+    many items (maxItems): a grammar-constrained server then closes the list where the request ends
+    instead of writing examples until its token limit cuts the answer off."""
+    if item is None and count is None:
         return GeneratedBatch
-    if item not in _BATCHES:
-        _BATCHES[item] = create_model(f"Generated{item.__name__}Batch", __base__=_Schema, examples=(list[item], ...))
-    return _BATCHES[item]
-
+    key = (item, count)
+    if key not in _BATCHES:
+        element = item or GeneratedExample
+        # maxItems goes to the server's grammar only: a longer list from a server without one is still
+        # accepted and truncated by the generator (counted as truncated_batches), not repaired
+        field = Field(json_schema_extra={"maxItems": count}) if count is not None else Field()
+        name = f"Generated{element.__name__}Batch" + (f"Of{count}" if count is not None else "")
+        _BATCHES[key] = create_model(name, __base__=_Schema, examples=(list[element], field))
+    return _BATCHES[key]

@@ -35,7 +35,10 @@ class StubClient:
         value = answer(messages, self.asked[role]) if callable(answer) else answer
         if isinstance(value, Exception):
             raise value
-        return schema.model_validate(value)
+        try:
+            return schema.model_validate(value)
+        except ValidationError as error:  # as TeacherClient does once its repair prompts are spent
+            raise TeacherCallFailed(f"{role}: {error}", "schema") from error
 
     def count(self, **amounts):
         self.counts.update(amounts)
