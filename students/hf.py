@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -354,8 +354,11 @@ class StudentUnavailable(RuntimeError):
     """A student given by hub id that cannot be reached (offline), with what to do instead."""
 
 
-def _load_student(path_or_id: str, finetune: str, lora: LoraSettings | None, prompt_format: str | None,
-                  max_new_tokens: int | None, device: str) -> HFStudent:
+def load_weights(model_class: Any, path_or_id: str, finetune: str, lora: LoraSettings | None, device: str,
+                 task_type: str | None = None) -> tuple[torch.nn.Module, dict]:
+    """(the model, on its device in eval mode, and the teachgraph record saved beside it) for a causal LM or a
+    vision-language student alike: a saved peft adapter over its base (merged for full fine-tuning), or a
+    plain model with a fresh LoRA adapter on every linear layer (or `lora.target_modules`) when asked."""
     target = pick_device(device)
     # Full fine-tuning keeps fp32 weights (the optimizer's master weights; compute is autocast to bf16 on
     # CUDA, see TrainSettings.precision). LoRA trains fp32 adapters over a frozen base, which may be bf16.
@@ -367,27 +370,34 @@ def _load_student(path_or_id: str, finetune: str, lora: LoraSettings | None, pro
         from peft import PeftModel
 
         base_path = json.loads(adapter.read_text())["base_model_name_or_path"]
-        base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+        base = model_class.from_pretrained(base_path, dtype=dtype)
         model = PeftModel.from_pretrained(base, str(local), is_trainable=(finetune == "lora"))
         if finetune != "lora":
             model = model.merge_and_unload().requires_grad_(True)
     else:
-        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=dtype)
+        model = model_class.from_pretrained(path_or_id, dtype=dtype)
         if finetune == "lora":
             from peft import LoraConfig, get_peft_model
 
             lora = lora or LoraSettings()
             model = get_peft_model(model, LoraConfig(
                 r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
-                task_type="CAUSAL_LM"))
-    tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path_or_id)
-    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
-        tokenizer.pad_token = tokenizer.eos_token  # batched (left-padded) generation needs a pad token
+                task_type=task_type))
     model.to(target)
     for p in model.parameters():  # peft upcasts fresh adapters itself; loaded ones are made sure of here
         if p.requires_grad and p.dtype != torch.float32:
             p.data = p.data.float()
     model.eval()
+    return model, meta
+
+
+def _load_student(path_or_id: str, finetune: str, lora: LoraSettings | None, prompt_format: str | None,
+                  max_new_tokens: int | None, device: str) -> HFStudent:
+    model, meta = load_weights(AutoModelForCausalLM, path_or_id, finetune, lora, device, task_type="CAUSAL_LM")
+    local = Path(path_or_id)
+    tokenizer = AutoTokenizer.from_pretrained(str(local) if local.exists() else path_or_id)
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # batched (left-padded) generation needs a pad token
     # A model of its own (not one saved by teachgraph) is prompted through its chat template when it
     # has one (instruction-tuned models), identically before and after training.
     default_format = "chat" if getattr(tokenizer, "chat_template", None) else "plain"

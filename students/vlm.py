@@ -27,7 +27,7 @@ import torch
 from teachgraph.domains.base import Example
 from teachgraph.domains.images import example_image
 from teachgraph.students.base import ProgressFn, TrainSettings
-from teachgraph.students.hf import STUDENT_META, LoraSettings, StudentUnavailable, pick_device
+from teachgraph.students.hf import STUDENT_META, LoraSettings, StudentUnavailable, load_weights
 
 IMAGE_TOKEN = "<image>"
 # The tiny student's chat template: "<image>question=" then "answer<eos>" (few tokens: its text is per character).
@@ -286,34 +286,10 @@ def _load(path_or_id: str, finetune: str, lora: LoraSettings | None, max_new_tok
           device: str) -> VLMStudent:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    target = pick_device(device)
-    dtype = torch.bfloat16 if target.type == "cuda" and finetune == "lora" else torch.float32
+    model, meta = load_weights(AutoModelForImageTextToText, path_or_id, finetune, lora, device)
     local = Path(path_or_id)
-    meta = json.loads((local / STUDENT_META).read_text()) if (local / STUDENT_META).exists() else {}
-    adapter = local / "adapter_config.json"
-    if adapter.exists():
-        from peft import PeftModel
-
-        base_path = json.loads(adapter.read_text())["base_model_name_or_path"]
-        base = AutoModelForImageTextToText.from_pretrained(base_path, dtype=dtype)
-        model = PeftModel.from_pretrained(base, str(local), is_trainable=(finetune == "lora"))
-        if finetune != "lora":
-            model = model.merge_and_unload().requires_grad_(True)
-    else:
-        model = AutoModelForImageTextToText.from_pretrained(path_or_id, dtype=dtype)
-        if finetune == "lora":
-            from peft import LoraConfig, get_peft_model
-
-            lora = lora or LoraSettings()
-            model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                     target_modules=lora.target_modules))
     processor = AutoProcessor.from_pretrained(str(local) if local.exists() else path_or_id)
     if processor.tokenizer.pad_token_id is None and processor.tokenizer.eos_token_id is not None:
         processor.tokenizer.pad_token = processor.tokenizer.eos_token
-    model.to(target)
-    for p in model.parameters():
-        if p.requires_grad and p.dtype != torch.float32:
-            p.data = p.data.float()
-    model.eval()
     return VLMStudent(model=model, processor=processor, max_new_tokens=max_new_tokens or meta.get("max_new_tokens", 8),
                       finetune=finetune, meta={k: v for k, v in meta.items() if k not in {"finetune", "kind"}})

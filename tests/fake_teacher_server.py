@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from teachgraph.domains.synthetic import BY_KEYWORD, BY_NAME, SyntheticDomain  # noqa: E402
 from teachgraph.domains.tools import BY_NAME as TOOL_FAMILIES, ToolsDomain  # noqa: E402
+from tests.server_process import ServerProcess  # noqa: E402
 
 FAULTS = ("invalid_json", "schema", "http_500", "http_429", "slow", "truncated", "disconnect", "wrong_answer", "drip",
           "hang")
@@ -648,65 +649,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- for tests and benchmarks: the server as a subprocess --------------------------------------------
-class FakeTeacher:
+class FakeTeacher(ServerProcess):
     """A fake teacher server running in its own process: `url` (OpenAI base URL), `control`, `stats`, `stop`."""
 
     def __init__(self, *args: str, model: str = "fake-teacher", timeout: float = 20.0):
-        import subprocess
-        import tempfile
-
         self.model = model
-        port_file = Path(tempfile.mkdtemp(prefix="fake-teacher-")) / "port"
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--port", "0", "--model", model,
-                                         "--port-file", str(port_file), *args],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + timeout
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the fake teacher did not start: {self.process.stderr.read() if self.process.stderr else ''}")
-            time.sleep(0.05)
-        self.port = int(port_file.read_text())
-        self.base = f"http://127.0.0.1:{self.port}"
+        super().__init__(Path(__file__).resolve(), "--model", model, *args, name="fake-teacher", timeout=timeout)
         self.url = self.base + "/v1"
-        while True:  # listening once /health answers
-            try:
-                self._get("/health")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def _get(self, path: str) -> dict[str, Any]:
-        import urllib.request
-
-        with urllib.request.urlopen(self.base + path, timeout=10) as response:
-            return json.loads(response.read())
 
     def stats(self) -> dict[str, Any]:
         return self._get("/stats")
 
     def control(self, **body: Any) -> dict[str, Any]:
-        import urllib.request
-
-        request = urllib.request.Request(self.base + "/control", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                self.process.kill()
-
-    def __enter__(self) -> "FakeTeacher":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return self._post("/control", body)
 
 
 if __name__ == "__main__":
