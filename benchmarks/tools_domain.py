@@ -32,7 +32,7 @@ def run_report(run_dir: Path) -> dict:
 
     def metrics(path: Path) -> dict:
         rows = read_jsonl(path)  # per-example results: id, prompt, prediction, ... (the gold answer from the domain)
-        out = domain.metrics([r["prediction"] for r in rows], [gold[r["id"]] for r in rows])
+        out = domain.metrics_of([r["prediction"] for r in rows], [gold[r["id"]] for r in rows])
         return {k: out[k] for k in ("plan_accuracy", "valid_plan_accuracy", "execution_accuracy", "tool_macro",
                                     "argvalue", "verdicts")}
 

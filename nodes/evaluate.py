@@ -30,8 +30,8 @@ def score_split(services: RunServices, student_path: str, split: str) -> list[di
 
 
 # carried from an example into its result where it has them: its picture (reports, a VLM teacher's
-# discovery) and what a domain's own metrics group by (NaturalBench: group and slot)
-RESULT_EXTRAS = ("scene", "image", "group", "slot")
+# discovery) and what a domain's own metrics need (NaturalBench: group and slot; tools: the plan's result)
+RESULT_EXTRAS = ("scene", "image", "group", "slot", "result")
 
 
 def headline_accuracy(domain: Any, results: list[dict[str, Any]]) -> float:

@@ -271,6 +271,7 @@ def answer_mnms_generator(data: dict[str, Any], wrong: bool = False) -> dict[str
         examples.append({"user_request": request, "nodes": nodes})
     if wrong and examples:
         examples[0]["nodes"][0]["name"] = "image teleportation"
+    return {"examples": examples}
 
 
 def answer_vqa_generator(data: dict[str, Any], wrong: bool = False) -> dict[str, Any]:

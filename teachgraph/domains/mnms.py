@@ -185,7 +185,12 @@ class MnmsDomain(HeldOutDataset):
     def score(self, prediction: str, example: Example) -> bool:
         return self.judge(prediction, example) == "correct"
 
-    def metrics(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
+    def metrics(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The metrics of an evaluation's results (nodes.evaluate.score_split: each prediction beside its
+        example's fields), as the evaluate and finalize nodes record them."""
+        return self.metrics_of([r["prediction"] for r in results], results)
+
+    def metrics_of(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
         """MnMs's static metrics, overall and per skill."""
         predicted: list[ParsedPlan] = [parse_mnms(p) for p in predictions]
         gold = [parse_mnms(e["answer"]) for e in examples]

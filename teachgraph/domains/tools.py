@@ -308,7 +308,12 @@ class ToolsDomain:
             return self.judge(prediction, example) == "correct"
         return self.plan_correct(prediction, example)
 
-    def metrics(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
+    def metrics(self, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The metrics of an evaluation's results (nodes.evaluate.score_split: each prediction beside its
+        example's fields), as the evaluate and finalize nodes record them."""
+        return self.metrics_of([r["prediction"] for r in results], results)
+
+    def metrics_of(self, predictions: Sequence[str], examples: Sequence[Example]) -> dict[str, Any]:
         """MnMs's static metrics plus execution accuracy and the count of each verdict."""
         predicted = [parse_compact(p, CATALOGUE) for p in predictions]
         gold = [parse_compact(e["answer"], CATALOGUE) for e in examples]

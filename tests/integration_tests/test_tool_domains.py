@@ -38,6 +38,11 @@ def test_tools_runs_offline_and_keeps_only_plans_that_run_to_their_answers(tmp_p
     per_example = read_jsonl(run_dir / "cycles" / "cycle_000" / "eval_val.jsonl")
     assert len(per_example) == 5 * 3 * 2
     assert [e["node"] for e in read_events(run_dir)].count("train") == 1
+    # MnMs's metrics of the test split, recomputed from the saved per-example results
+    test_rows = read_jsonl(run_dir / "eval_test.jsonl")
+    test_split = get_domain("tools", val_per_subskill=2, test_per_subskill=2).load_split("test")
+    assert summary["test_metrics"] == domain.metrics_of([r["prediction"] for r in test_rows], test_split)
+    assert sum(summary["test_metrics"]["verdicts"].values()) == len(test_rows)
 
 
 def test_the_llm_teacher_writes_plans_and_bad_ones_are_dropped_and_counted(tmp_path):

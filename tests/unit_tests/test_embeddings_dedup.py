@@ -379,7 +379,8 @@ class ReferenceDedupStore:
     """The store as it was before the in-memory index (commit b8083f6), copied: every look-up and every
     nearest-neighbour search is a Chroma call (HNSW, ef_search 16), with the original embedding."""
 
-    HNSW = {"space": "cosine", "ef_construction": 64, "ef_search": 16, "batch_size": 1000, "sync_threshold": 5000}
+    HNSW = {"space": "cosine", "ef_construction": 64, "ef_search": 16, "batch_size": 1000, "sync_threshold": 5000,
+            "num_threads": 1}  # one insertion thread: the same graph every time, however loaded the machine
 
     def __init__(self, path):
         import chromadb

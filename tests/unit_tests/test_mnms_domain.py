@@ -188,7 +188,7 @@ def test_labels_follow_mnms_code_labels_by_hand():
 def test_mnms_metrics_per_skill(domain):
     test = domain.load_split("test")
     predictions = [e["answer"] for e in test[:6]] + ["{}"] * (len(test) - 6)
-    metrics = domain.metrics(predictions, test)
+    metrics = domain.metrics_of(predictions, test)
     assert metrics["plan_accuracy"] == 50.0 and metrics["invalid"] == 6
     assert set(metrics["per_skill_plan_accuracy"]) == {e["skill"] for e in test}
     assert parse_mnms("{}").verdict == "not_a_plan"

@@ -86,7 +86,7 @@ def test_the_default_score_is_mnms_plan_accuracy_over_well_formed_plans(domain):
 def test_metrics_report_plan_accuracy_and_verdicts(domain):
     val = domain.load_split("val")[:4]
     predictions = [val[0]["answer"], "garbage", val[2]["answer"], '[["sub",1,1]]']
-    metrics = domain.metrics(predictions, val)
+    metrics = domain.metrics_of(predictions, val)
     assert metrics["plan_accuracy"] == metrics["valid_plan_accuracy"] == metrics["execution_accuracy"] == 50.0
     assert metrics["verdicts"] == {"correct": 2, "unparseable": 1, "wrong_answer": 1}
     assert metrics["invalid"] == 1
