@@ -139,7 +139,7 @@ def test_prompt_prefix(smoke):
 
 def test_vqa_teaching(smoke):
     result = smoke["results"]["vqa_teaching"]
-    assert result["base_build_s"] > 0
+    assert result["base_build_s"] >= 0  # 0 when the base student is already cached (a second `make test`)
     runs = {r["environment"]: r for r in result["results"]}
     assert set(runs) == {"skill-tree", "no-state"}
     for r in runs.values():
