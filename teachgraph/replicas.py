@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teachgraph.serve import healthy, sglang_command, stop_process_group
+
 ROUTER_VERSION = "0.3.2"
 ROUTER_FLAGS = ["--health-check-interval-secs", "1", "--cb-timeout-duration-secs", "2"]  # quick failover and return
 RESTART_DELAY_S = 2.0
@@ -104,8 +106,6 @@ def worker_command(args: Any, index: int, port: int) -> list[str]:
         fields = {"port": port, "host": args.host, "model_path": args.model_path, "index": index,
                   "python": sys.executable}
         return [part.format(**fields) for part in shlex.split(args.worker_command)]
-    from teachgraph.serve import sglang_command
-
     return sglang_command(_with(args, port=port))
 
 
@@ -157,18 +157,8 @@ class Proc:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, grace: float = 20.0) -> None:
-        """SIGINT to its process group (SGLang shuts its workers down), then SIGTERM, then SIGKILL."""
-        for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            if not self.alive():
-                return
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
+        if self.process is not None:
+            stop_process_group(self.process, grace, term_wait=5.0)
 
 
 @dataclass
@@ -203,7 +193,7 @@ class Replicas:
         deadline = time.monotonic() + args.wait
         try:
             for worker in self.workers:
-                self._wait(lambda w=worker: _healthy(w.url + "/health"), worker, deadline)
+                self._wait(lambda w=worker: healthy(w.url + "/health"), worker, deadline)
             self.router = Proc("router", router_command(self.python, args.host, args.port, [w.url for w in self.workers],
                                                         args.router_policy, args.wait),
                                self.log_dir / "router.log", f"http://{self.host}:{args.port}")
@@ -272,14 +262,6 @@ class Replicas:
         self.stop()
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def serve_replicas(args: Any) -> int:
     """The `serve-teacher --replicas N` command: start, print the router's base URL, supervise until
     terminated, then stop everything."""
@@ -290,7 +272,7 @@ def serve_replicas(args: Any) -> int:
             raise ReplicasError(f"sglang is not installed in this Python ({sys.executable}); install it on a GPU "
                                 "machine (`pip install 'teachgraph[sglang]'`) or give the workers' command line with "
                                 "--worker-command '... {port} ...'")
-    if _healthy(f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/health"):
+    if healthy(f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}/health"):
         raise ReplicasError(f"something already answers on port {args.port}; choose another --port")
     python = router_python(args.router_python, log=lambda m: print(m, file=sys.stderr, flush=True))
     log_dir = Path(args.log_dir or (cache_root() / "replicas" / str(args.port)))

@@ -68,7 +68,8 @@ def _launch_plan(args: Any) -> tuple[list[str], str, str]:
     return sglang_command(args), args.served_model_name or args.model_path, "sglang.launch_server"
 
 
-def _healthy(url: str) -> bool:
+def healthy(url: str) -> bool:
+    """Whether GET url answers 200 within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status == 200
@@ -76,9 +77,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen, grace: float = 30.0) -> None:
+def stop_process_group(process: subprocess.Popen, grace: float = 30.0, term_wait: float = 10.0) -> None:
     """SIGINT to the server's process group (SGLang shuts its workers down), then SIGTERM, then SIGKILL."""
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, term_wait), (signal.SIGKILL, 5.0)):
         if process.poll() is not None:
             return
         try:
@@ -95,7 +96,7 @@ def serve_teacher(args: Any) -> int:
     command, model, what = _launch_plan(args)
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     health = f"http://{host}:{args.port}/health"
-    if _healthy(health):
+    if healthy(health):
         raise ServeError(f"something already answers on {health}; choose another --port")
     # the server's own output goes to stderr: stdout carries only the base URL, for scripts
     process = subprocess.Popen(command, start_new_session=True, stdout=sys.stderr)
@@ -106,7 +107,7 @@ def serve_teacher(args: Any) -> int:
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         deadline = time.monotonic() + args.wait
-        while not _healthy(health):
+        while not healthy(health):
             if process.poll() is not None:
                 raise ServeError(f"{what} exited with code {process.returncode} before it was healthy "
                                  "(see its output above)")
@@ -125,4 +126,4 @@ def serve_teacher(args: Any) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _stop(process)
+        stop_process_group(process)
