@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
@@ -44,6 +45,18 @@ class TrainSettings:
             raise ValueError(f"grad_accum_steps must be >= 1, not {self.grad_accum_steps}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
+
+    def total_steps(self, examples: int) -> int:
+        """Optimizer steps for `examples` examples: batches per epoch times epochs, at least one."""
+        return max(1, round(math.ceil(examples / self.batch_size) * self.epochs))
+
+    def learning_rate_at(self, step: int, total_steps: int) -> float:
+        """Linear warmup over the first warmup_fraction of the steps, then cosine decay to 10% of the rate."""
+        warmup = max(1, int(total_steps * self.warmup_fraction))
+        if step < warmup:
+            return self.learning_rate * (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return self.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total_steps, loss)

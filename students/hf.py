@@ -162,15 +162,6 @@ class HFStudent:
                       "labels": labels.to(device)}
         return inputs, sum(lengths), input_ids.numel()
 
-    def _precision(self, settings: TrainSettings) -> torch.dtype | None:
-        """The autocast dtype for this device and setting (None: plain fp32)."""
-        device = self.device
-        if settings.precision == "bf16":
-            return torch.bfloat16
-        if settings.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
-
     def train(self, examples: Sequence[Example], settings: TrainSettings, progress: ProgressFn | None = None,
               ranks: "Ranks | None" = None) -> dict:
         """Fine-tune in place. With `ranks` (one of several torchrun processes, see students/distributed.py)
@@ -184,20 +175,12 @@ class HFStudent:
         sequences, label_start = self._training_ids(examples)
 
         params = [p for p in self.model.parameters() if p.requires_grad]
-        autocast = self._precision(settings)
+        autocast = autocast_dtype(settings, self.device)
         for p in params:  # master weights: the optimizer updates fp32 copies, whatever the compute dtype
             if p.dtype != torch.float32:
                 p.data = p.data.float()
         optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-        steps_per_epoch = math.ceil(len(sequences) / settings.batch_size)
-        total_steps = max(1, round(steps_per_epoch * settings.epochs))
-        warmup = max(1, int(total_steps * settings.warmup_fraction))
-
-        def lr_at(step: int) -> float:
-            if step < warmup:
-                return settings.learning_rate * (step + 1) / warmup
-            progress_frac = (step - warmup) / max(1, total_steps - warmup)
-            return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_frac)))
+        total_steps = settings.total_steps(len(sequences))
 
         if settings.gradient_checkpointing:
             self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -224,7 +207,7 @@ class HFStudent:
                 mine, weight = (batch, 1.0) if ranks is None else ranks.share(batch)
                 micro = math.ceil(len(mine) / settings.grad_accum_steps)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step)
+                    group["lr"] = settings.learning_rate_at(step, total_steps)
                 optimizer.zero_grad(set_to_none=True)
                 step_loss = 0.0
                 for start in range(0, len(mine), micro):
@@ -269,6 +252,15 @@ class HFStudent:
         meta = dict(self.meta, prompt_format=self.prompt_format, max_new_tokens=self.max_new_tokens,
                     finetune=self.finetune)
         Path(path, STUDENT_META).write_text(json.dumps(meta, indent=2))
+
+
+def autocast_dtype(settings: TrainSettings, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for this device and setting (None: plain fp32)."""
+    if settings.precision == "bf16":
+        return torch.bfloat16
+    if settings.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:

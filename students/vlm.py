@@ -27,7 +27,7 @@ import torch
 from teachgraph.domains.base import Example
 from teachgraph.domains.images import example_image
 from teachgraph.students.base import ProgressFn, TrainSettings
-from teachgraph.students.hf import STUDENT_META, LoraSettings, StudentUnavailable, load_weights
+from teachgraph.students.hf import STUDENT_META, LoraSettings, StudentUnavailable, autocast_dtype, load_weights
 
 IMAGE_TOKEN = "<image>"
 # The tiny student's chat template: "<image>question=" then "answer<eos>" (few tokens: its text is per character).
@@ -198,17 +198,9 @@ class VLMStudent:
         for p in params:  # master weights in fp32, whatever the compute dtype
             if p.dtype != torch.float32:
                 p.data = p.data.float()
-        autocast = torch.bfloat16 if settings.precision == "bf16" or (
-            settings.precision == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()) else None
+        autocast = autocast_dtype(settings, self.device)
         optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-        total_steps = max(1, round(math.ceil(len(examples) / settings.batch_size) * settings.epochs))
-        warmup = max(1, int(total_steps * settings.warmup_fraction))
-
-        def lr_at(step: int) -> float:
-            if step < warmup:
-                return settings.learning_rate * (step + 1) / warmup
-            frac = (step - warmup) / max(1, total_steps - warmup)
-            return settings.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        total_steps = settings.total_steps(len(examples))
 
         if settings.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -223,7 +215,7 @@ class VLMStudent:
                 parts = [self._batch([examples[i] for i in batch[s:s + micro]]) for s in range(0, len(batch), micro)]
                 answer_tokens = sum(n for _, n in parts)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step)
+                    group["lr"] = settings.learning_rate_at(step, total_steps)
                 optimizer.zero_grad(set_to_none=True)
                 step_loss = 0.0
                 for inputs, n in parts:  # each micro-batch weighted by its share of the step's answer tokens
