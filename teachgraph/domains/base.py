@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, Callable, Iterable, Protocol, TypedDict, runtime_checkable
 
 
 class Example(TypedDict, total=False):
@@ -47,6 +47,29 @@ def example_key(example: dict[str, Any]) -> str:
     from teachgraph.domains.images import example_fingerprint
 
     return stable_hash({"prompt": normalize_text(example["prompt"]), "image": example_fingerprint(example)})
+
+
+def distinct_splits(per_split: Iterable[tuple[str, int]], cells: list[Any], draw: Callable[[Any], Example],
+                    tries_per_example: int = 50) -> dict[str, list[Example]]:
+    """Splits of `per` distinct examples per cell (a skill's subskill), drawn with `draw(cell)` split after
+    split, cell after cell: an example already in any split is drawn again (at most `tries_per_example` x
+    per times per cell), so splits never overlap. Deterministic when `draw` is."""
+    splits: dict[str, list[Example]] = {}
+    seen: set[str] = set()
+    for split, per in per_split:
+        splits[split] = []
+        for cell in cells:
+            taken = 0
+            for _ in range(per * tries_per_example):
+                if taken == per:
+                    break
+                ex = draw(cell)
+                if ex["id"] in seen:
+                    continue
+                seen.add(ex["id"])
+                splits[split].append(ex)
+                taken += 1
+    return splits
 
 
 @runtime_checkable

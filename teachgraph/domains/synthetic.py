@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from teachgraph.domains.base import DIFFICULTIES, Example, example_id
+from teachgraph.domains.base import DIFFICULTIES, Example, distinct_splits, example_id
 
 LETTERS = "abcdefghijkl"  # a small alphabet with repeats is learned faster than 26 distinct letters
 
@@ -186,22 +186,9 @@ class SyntheticDomain:
 
     def _build_splits(self) -> dict[str, list[Example]]:
         rng = random.Random(f"synthetic-splits-{self.seed}")
-        splits: dict[str, list[Example]] = {"val": [], "test": []}
-        seen: set[str] = set()
-        for split, per in (("val", self.val_per_subskill), ("test", self.test_per_subskill)):
-            for skill in self.skills:
-                for i in range(len(skill.subskills)):
-                    taken = 0
-                    for _ in range(per * 50):
-                        if taken == per:
-                            break
-                        ex = self._instance(skill, i, rng)
-                        if ex["id"] in seen:
-                            continue
-                        seen.add(ex["id"])
-                        splits[split].append(ex)
-                        taken += 1
-        return splits
+        cells = [(skill, i) for skill in self.skills for i in range(len(skill.subskills))]
+        return distinct_splits((("val", self.val_per_subskill), ("test", self.test_per_subskill)), cells,
+                               lambda cell: self._instance(*cell, rng))
 
     def load_split(self, split: str) -> list[Example]:
         if self._splits is None:

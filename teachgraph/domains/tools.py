@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, Field
 
-from teachgraph.domains.base import DIFFICULTIES, Example, example_id
+from teachgraph.domains.base import DIFFICULTIES, Example, distinct_splits, example_id
 from teachgraph.domains.tool_plans import ParsedPlan, Tool, execute, parse_compact, plan_metrics, validate
 
 LETTERS = "abcdefghijkl"
@@ -241,21 +241,9 @@ class ToolsDomain:
 
     def _build_splits(self) -> dict[str, list[Example]]:
         rng = random.Random(f"tools-splits-{self.seed}")
-        splits: dict[str, list[Example]] = {"val": [], "test": []}
-        seen: set[str] = set()
-        for split, per in (("val", self.val_per_subskill), ("test", self.test_per_subskill)):
-            for family in self.families:
-                for index in range(3):
-                    taken = 0
-                    for _ in range(per * 50):
-                        if taken == per:
-                            break
-                        ex = self._instance(family, index, rng)
-                        if ex["id"] not in seen:
-                            seen.add(ex["id"])
-                            splits[split].append(ex)
-                            taken += 1
-        return splits
+        cells = [(family, index) for family in self.families for index in range(3)]
+        return distinct_splits((("val", self.val_per_subskill), ("test", self.test_per_subskill)), cells,
+                               lambda cell: self._instance(*cell, rng))
 
     def load_split(self, split: str) -> list[Example]:
         if self._splits is None:
