@@ -377,10 +377,16 @@ def test_hashing_embedding_matches_vectors_recorded_from_the_original():
 
 class ReferenceDedupStore:
     """The store as it was before the in-memory index (commit b8083f6), copied: every look-up and every
-    nearest-neighbour search is a Chroma call (HNSW, ef_search 16), with the original embedding."""
+    nearest-neighbour search is a Chroma call, with the original embedding.
 
-    HNSW = {"space": "cosine", "ef_construction": 64, "ef_search": 16, "batch_size": 1000, "sync_threshold": 5000,
-            "num_threads": 1}  # one insertion thread: the same graph every time, however loaded the machine
+    One change: that store searched HNSW with ef_search 16, which is approximate and not even repeatable
+    (the same data missed a neighbour at distance 0.093 against a threshold of 0.10 in one run of two
+    and found it in the other). The reference searches as wide as its collections (ef_search 4096 over at
+    most ~2,400 items), so that it is exact and the comparison tests the decision rules, not HNSW's recall;
+    the in-memory copy's exact search is the same answer."""
+
+    HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 4096, "batch_size": 1000,
+            "sync_threshold": 5000, "num_threads": 1}
 
     def __init__(self, path):
         import chromadb
