@@ -43,7 +43,7 @@ BENCHMARKS = {
     "teacher_replicas": ("teacher requests/s through sglang-router at 1 vs 2 fake workers", 600, 300),
     "prompt_prefix": ("shared-prefix share of the generator's prompt tokens (and llama.cpp prompt reuse)", 900, 300),
     "vqa_teaching": ("teachgraph run --domain vqa: a tiny VLM's validation gain vs no-state, wall time", 1500, 300),
-    "teaching_efficiency": ("validation gain per generated example, per environment", 3600, 600),
+    "teaching_efficiency": ("validation gain per generated example, per environment, two regimes", 5400, 900),
     "real_model": ("a pretrained student (SmolLM2-135M) taught by a real LLM (Qwen2.5-Coder-1.5B, llama.cpp)",
                    4800, 900),
 }

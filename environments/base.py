@@ -69,6 +69,7 @@ class TeacherEnvironment:
     uses_skills: ClassVar[bool] = True         # discover skills before planning
     organizes_skills: ClassVar[bool] = False   # route every cycle through organize_skills
     requests_by_exemplar: ClassVar[bool] = False  # requests name example errors rather than skills
+    sees_skill_accuracy: ClassVar[bool] = False   # the teacher sees per-skill accuracy (and may target replay by it)
 
     def observe(self, view: EvaluationView) -> Observation:
         raise NotImplementedError

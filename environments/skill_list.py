@@ -26,6 +26,7 @@ def learnability(accuracy: float, floor: float = 0.25) -> float:
 class SkillList(TeacherEnvironment):
     name = "skill-list"
     description = "per-skill accuracy and sample errors per skill; data per skill by its error, with a floor for every skill"
+    sees_skill_accuracy = True
 
     def observe(self, view: EvaluationView) -> SkillAccuracyObservation:
         stats = skill_stats(view.results, view.assignment)

@@ -30,6 +30,7 @@ class SkillTree(TeacherEnvironment):
     description = ("a forest, one tree per skill: subskills with data allocations and accuracy; per skill, explore "
                    "(add subskills) or exploit (reallocate; 0 prunes), rewarded by the change in its accuracy")
     organizes_skills = True
+    sees_skill_accuracy = True
 
     def observe(self, view: EvaluationView) -> SkillTreeObservation:
         rows = []

@@ -84,6 +84,9 @@ class TeachContext(BaseModel):
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")
     organizer_policy: Literal["learning-progress", "error-weighted", "fill-balanced", "alternating"] = Field(
         "error-weighted", description="Skill-tree action policy (teachgraph.teachers.organizer).")
+    organizer_explore: Literal["by-error", "uniform"] = Field(
+        "by-error", description="Data for each subskill an explore action adds: by the skill's error (little for "
+        "what the student knows), or uniform (a full unit each, DataEnvGym's; the first cycle is then spread evenly).")
     max_subskills: int = Field(3, ge=1, le=32, description="Most subskills per skill in the skill tree.")
     subskill_cap: int = Field(2000, ge=1, description="Most examples one subskill may be allocated in a cycle.")
     skill_cap: int = Field(4000, ge=1, description="Most examples one skill may be allocated in a cycle.")
@@ -118,6 +121,10 @@ class TeachContext(BaseModel):
     train_mode: Literal["replay", "retrain"] = Field(
         "replay", description="replay: continue from the last cycle with replayed old data; retrain: from the base on all data.")
     replay_fraction: float = Field(0.5, ge=0, le=4, description="Replayed old examples per new example (replay mode).")
+    replay_policy: Literal["uniform", "at-risk"] = Field(
+        "uniform", description="What replay samples: uniform over old data, or (at-risk) weighted towards the skills "
+        "whose validation accuracy fell below their best, for environments whose teacher sees per-skill accuracy "
+        "(skill-list, skill-tree); the others replay uniformly either way.")
     epochs: float = Field(4.0, gt=0, le=100)
     batch_size: int = Field(64, ge=1, le=4096)
     learning_rate: float = Field(2e-3, gt=0, le=1)

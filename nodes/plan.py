@@ -11,6 +11,7 @@ from teachgraph.graph.context import TeachContext
 from teachgraph.graph.state import TeachState
 from teachgraph.io import read_json, read_jsonl, write_json_atomic
 from teachgraph.nodes.common import Step, derive_seed
+from teachgraph.teachers.replay import at_risk_weights
 
 
 def cycle_budget(ctx: TeachContext, state: TeachState) -> int:
@@ -36,10 +37,12 @@ def plan(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     budget = cycle_budget(ctx, state)
     observation = environment.observe(evaluation_view(state))
     new_plan = step.services.teacher.planner.plan(environment, observation, budget, derive_seed(ctx.seed, "plan", target))
+    targeted = ctx.replay_policy == "at-risk" and environment.sees_skill_accuracy
+    replay_weights = at_risk_weights(state.get("history", [])) if targeted else None
     path = step.paths.plan(target)
-    write_json_atomic(path, dict(new_plan, cycle=target, environment=environment.name))
+    write_json_atomic(path, dict(new_plan, cycle=target, environment=environment.name, replay_weights=replay_weights))
     step.say(f"{len(new_plan['requests'])} requests, {budget} examples")
     return step.done({"plan": {"cycle": target, "budget": budget, "requests": new_plan["requests"],
-                               "notes": new_plan["notes"], "path": str(path)},
+                               "notes": new_plan["notes"], "path": str(path), "replay_weights": replay_weights},
                       **environment.after_plan(state, new_plan["requests"])},
                      requests=len(new_plan["requests"]))

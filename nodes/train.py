@@ -25,7 +25,8 @@ def train(state: TeachState, runtime: Runtime[TeachContext]) -> dict[str, Any]:
     ctx, paths = step.ctx, step.paths
     earlier = paths.lineage(state.get("accepted_paths"), target)
     examples, start_from = training_set(ctx.train_mode, ctx.replay_fraction, str(paths.accepted(target)), earlier,
-                                        step.services.base_student(), derive_seed(ctx.seed, "replay", target))
+                                        step.services.base_student(), derive_seed(ctx.seed, "replay", target),
+                                        replay_weights=state["plan"].get("replay_weights"))
     settings = TrainSettings(epochs=ctx.epochs, batch_size=ctx.batch_size, learning_rate=ctx.learning_rate,
                              seed=derive_seed(ctx.seed, "train", target), pack=ctx.train_pack,
                              grad_accum_steps=ctx.train_grad_accum_steps, precision=ctx.train_precision,

@@ -154,7 +154,7 @@ class SyntheticDomain:
         "'parity 123' -> 'odd', 'len abcd' -> '4'. Words use only the letters a-l. Answers are checked exactly.")
 
     def __init__(self, seed: int = 0, val_per_subskill: int = 20, test_per_subskill: int = 20,
-                 skills: list[str] | None = None, phrasing: str = "keyword"):
+                 skills: list[str] | None = None, phrasing: str = "keyword", base_skills: list[str] | None = None):
         if phrasing not in ("keyword", "natural"):
             raise ValueError(f"domain_options.phrasing: {phrasing!r} is not 'keyword' or 'natural'")
         self.phrasing = phrasing
@@ -171,6 +171,12 @@ class SyntheticDomain:
         if unknown:
             raise ValueError(f"domain_options.skills: unknown skills {unknown}; allowed: {sorted(BY_NAME)}")
         self.skills = [BY_NAME[s] for s in (skills or [s.name for s in SKILLS])]
+        if base_skills is not None:  # what the tiny base student is pretrained on (default BASE_SKILLS)
+            outside = sorted(set(base_skills) - {s.name for s in self.skills})
+            if outside:
+                raise ValueError(f"domain_options.base_skills: {outside} are not skills of this domain; "
+                                 f"allowed: {sorted(s.name for s in self.skills)}")
+            self.base_skills = tuple(dict.fromkeys(base_skills))
         self.seed = seed
         self.val_per_subskill = val_per_subskill
         self.test_per_subskill = test_per_subskill

@@ -69,14 +69,23 @@ def balanced_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
 
 
 class HandwrittenOrganizer:
-    """policy: 'learning-progress' (explore to fill the tree, giving a skill's new subskills data by the
-    skill's error; then allocate by error x learning progress), 'error-weighted' (explore to fill the
-    tree, then allocate by error, halving a stalled skill's data), 'fill-balanced' (explore to fill,
-    then balance data across subskills), or 'alternating' (explore one subskill, then exploit by
-    error, in turn)."""
+    """policy: 'learning-progress' (explore to fill the tree, then allocate by error x learning progress),
+    'error-weighted' (explore to fill the tree, then allocate by error, halving a stalled skill's data),
+    'fill-balanced' (explore to fill, then balance data across subskills), or 'alternating' (explore one
+    subskill, then exploit by error, in turn). explore: what each new subskill gets, 'by-error' (the
+    skill's error, as exploiting would give it) or 'uniform' (a full unit: the first cycle's data is then
+    spread evenly whatever the student knows)."""
 
-    def __init__(self, policy: str = "error-weighted", unit: int = 200, max_subskills: int = 3):
-        self.policy, self.unit, self.max_subskills = policy, unit, max_subskills
+    def __init__(self, policy: str = "error-weighted", unit: int = 200, max_subskills: int = 3,
+                 explore: str = "by-error"):
+        self.policy, self.unit, self.max_subskills, self.explore = policy, unit, max_subskills, explore
+
+    def explore_allocation(self, tree: dict[str, Any]) -> int:
+        """Examples for each subskill an explore action adds: by the skill's error (its accuracy is known
+        before its subskills' are; a tenth of a unit keeps a mastered skill), or (uniform) a full unit."""
+        if self.explore == "uniform":
+            return self.unit
+        return max(1, round(self.unit * (0.1 + 1.0 - (tree.get("accuracy") or 0.0))))
 
     def decide(self, skill: str, tree: dict[str, Any], candidates: list[str], cycle: int) -> dict[str, Any]:
         room = self.max_subskills - len(tree["subskills"])
@@ -84,13 +93,10 @@ class HandwrittenOrganizer:
         if self.policy == "alternating":
             explore_turn = len(tree["history"]) % 2 == 0
             if fresh and (explore_turn or not tree["subskills"]):
-                return {"type": "explore", "subskills": fresh[:1], "allocation": self.unit}
+                return {"type": "explore", "subskills": fresh[:1], "allocation": self.explore_allocation(tree)}
             return {"type": "exploit", "allocations": error_weighted_allocations(tree, self.unit)}
-        if fresh and self.policy == "learning-progress":
-            error = 1.0 - (tree.get("accuracy") or 0.0)  # the skill's accuracy, known before its subskills'
-            return {"type": "explore", "subskills": fresh, "allocation": max(1, round(self.unit * (0.1 + error)))}
         if fresh:
-            return {"type": "explore", "subskills": fresh, "allocation": self.unit}
+            return {"type": "explore", "subskills": fresh, "allocation": self.explore_allocation(tree)}
         if self.policy == "learning-progress":
             return {"type": "exploit", "allocations": learning_progress_allocations(tree, self.unit)}
         if self.policy == "fill-balanced":

@@ -56,7 +56,9 @@ _SYSTEM = {
         "(at most {room} more; each with the number of examples to write for it), or 'exploit' changes the "
         "allocations of existing subskills (allocation_kind 'set' gives new values, 'delta' changes; 0 prunes). "
         "The history shows each past action and its reward (the change in the skill's validation accuracy). "
-        "Spend data where the student fails and is still learning. Answer with JSON matching the schema."),
+        "Spend data where the student fails and is still learning: new subskills of a skill the student "
+        "already answers well get few examples, those of a skill it fails get many. Answer with JSON matching "
+        "the schema."),
     "planner": (
         "You are the planner of a teacher that writes training data for a small student model.\n{brief}\n"
         "Write this cycle's data-generation plan: a list of requests (skill, subskill, difficulty, count, "

@@ -177,7 +177,7 @@ def test_error_weighted_explores_to_fill_then_favours_errors():
     forest, actions, invalid = organize(org, new_forest(["a", "b"]), 0)
     assert invalid == 0
     assert [a["type"] for a in actions] == ["explore", "explore"]
-    assert subs(forest, "a") == {"a1": 200, "a2": 200, "a3": 200}
+    assert subs(forest, "a") == {"a1": 220, "a2": 220, "a3": 220}  # no accuracy yet: error 1, 1.1 units
     stats = {"a": {"accuracy": 0.5, "subskills": {"a1": {"accuracy": 1.0, "n": 4}, "a2": {"accuracy": 0.5, "n": 4},
                                                   "a3": {"accuracy": 0.0, "n": 4}}},
              "b": {"accuracy": 0.25, "subskills": {"b1": {"accuracy": 0.25, "n": 4}}}}
@@ -202,8 +202,9 @@ def test_error_weighted_stays_the_default_policy_and_learning_progress_is_select
     assert make_context(organizer_policy="learning-progress").organizer_policy == "learning-progress"
 
 
-def test_learning_progress_explores_by_the_skills_error():
-    org = HandwrittenOrganizer("learning-progress", unit=200, max_subskills=3)
+@pytest.mark.parametrize("policy", ["learning-progress", "error-weighted", "fill-balanced"])
+def test_explore_allocates_by_the_skills_error(policy):
+    org = HandwrittenOrganizer(policy, unit=200, max_subskills=3)
     forest = observe(new_forest(["a", "b", "c"]), {"a": {"accuracy": 1.0, "subskills": {}},
                                                    "b": {"accuracy": 0.0, "subskills": {}},
                                                    "c": {"accuracy": 0.5, "subskills": {}}}, 0)
@@ -213,6 +214,18 @@ def test_learning_progress_explores_by_the_skills_error():
     assert a == {"a1": 20, "a2": 20}  # mastered: a tenth of a unit
     assert b == {"b1": 220, "b2": 220} and c == {"c1": 120, "c2": 120}
     assert forest["skills"]["b"]["history"][-1]["allocated"] == 440
+
+
+def test_uniform_explore_gives_every_new_subskill_a_full_unit_and_by_error_is_the_default():
+    from teachgraph.graph.context import TeachContext
+
+    assert TeachContext().organizer_explore == "by-error" and HandwrittenOrganizer().explore == "by-error"
+    org = HandwrittenOrganizer("error-weighted", unit=200, max_subskills=3, explore="uniform")
+    forest = observe(new_forest(["a", "b"]), {"a": {"accuracy": 1.0, "subskills": {}},
+                                              "b": {"accuracy": 0.0, "subskills": {}}}, 0)
+    forest, actions, _ = organize(org, forest, 0)
+    assert subs(forest, "a") == {"a1": 200, "a2": 200, "a3": 200}
+    assert subs(forest, "b") == {"b1": 200, "b2": 200, "b3": 200}
 
 
 def _settled(rewards_and_allocated, accuracy=0.5, unit=100):
