@@ -85,7 +85,7 @@ class HandwrittenOrganizer:
         before its subskills' are; a tenth of a unit keeps a mastered skill), or (uniform) a full unit."""
         if self.explore == "uniform":
             return self.unit
-        return max(1, round(self.unit * (0.1 + 1.0 - (tree.get("accuracy") or 0.0))))
+        return max(1, round(self.unit * (0.1 + _error({}, tree))))  # no subskill accuracy yet: the skill's
 
     def decide(self, skill: str, tree: dict[str, Any], candidates: list[str], cycle: int) -> dict[str, Any]:
         room = self.max_subskills - len(tree["subskills"])
