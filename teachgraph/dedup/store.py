@@ -138,7 +138,8 @@ class _Cells:
             self.sizes[cell] = size + len(take)
 
     def remove(self, keep: np.ndarray) -> None:
-        """Drop the rows where `keep` is False and renumber the others as the index compacts them."""
+        """Drop the rows where `keep` is False and renumber the others as the index compacts them (in place:
+        each cell keeps its capacity, so the next add does not regrow it)."""
         renumber = np.cumsum(keep) - 1
         for cell in range(len(self.blocks)):
             size = int(self.sizes[cell])
@@ -147,9 +148,11 @@ class _Cells:
             if alive.all():
                 self.members[cell][:size] = renumber[members]
             else:
-                self.blocks[cell] = self.blocks[cell][:size][alive].copy()
-                self.members[cell] = renumber[members[alive]]
-                self.sizes[cell] = len(self.members[cell])
+                left = int(alive.sum())
+                block = self.blocks[cell]
+                block[:left] = block[:size][alive]
+                self.members[cell][:left] = renumber[members[alive]]
+                self.sizes[cell] = left
 
     def nearest(self, queries: np.ndarray, nprobe: int) -> np.ndarray:
         best = np.full(len(queries), -np.inf, dtype=np.float32)
@@ -232,11 +235,11 @@ class VectorIndex:
         keep[list(gone)] = False
         self.owned_keys.subtract(self.ids[r].split("@", 1)[0] for r in gone if "@" in self.ids[r])
         self.owned_keys = +self.owned_keys
-        vectors = self.vectors[keep].copy()
+        left = int(keep.sum())
+        self._vectors[:left] = self.vectors[keep]  # compacted in place: the buffer keeps its capacity
         self.ids = [i for i, k in zip(self.ids, keep.tolist()) if k]
         self.row = {item_id: r for r, item_id in enumerate(self.ids)}
         self.cycles = self.cycles[keep]
-        self._vectors = vectors
         if self._cells is not None:
             self._cells.remove(keep)
 
@@ -559,7 +562,7 @@ class DedupStore:
         with self._shared.lock:
             self.refresh(always=False)
             dropped: list[tuple[Example, str]] = []
-            candidates: list[Example] = []
+            candidates: list[tuple[str, Example]] = []  # (prompt key, example): each key computed once
             seen: set[str] = set()
             for ex in examples:
                 key = example_key(ex)
@@ -567,12 +570,12 @@ class DedupStore:
                     dropped.append((ex, "exact_duplicate"))
                 else:
                     seen.add(key)
-                    candidates.append(ex)
-            fresh = []
-            for ex in candidates:
-                source = self._source(example_key(ex))
+                    candidates.append((key, ex))
+            fresh: list[tuple[str, Example]] = []
+            for key, ex in candidates:
+                source = self._source(key)
                 if source is None:
-                    fresh.append(ex)
+                    fresh.append((key, ex))
                 else:
                     dropped.append((ex, "eval_exact" if source == "eval" else "exact_duplicate"))
             kept: list[Example] = []
@@ -583,9 +586,10 @@ class DedupStore:
                 dropped += chunk_dropped
             return kept, dropped
 
-    def _filter_chunk(self, fresh: list[Example], cycle: int, dedup_threshold: float,
+    def _filter_chunk(self, keyed: list[tuple[str, Example]], cycle: int, dedup_threshold: float,
                       decontamination_threshold: float) -> tuple[list[Example], list[tuple[Example, str]]]:
         dropped: list[tuple[Example, str]] = []
+        fresh = [ex for _, ex in keyed]
         vectors = self.vectors(fresh)
         near = np.zeros(len(fresh), dtype=bool)
         # Evaluation prompts and training data are searched apart, each against its own threshold, so
@@ -612,7 +616,7 @@ class DedupStore:
             keep[i] = True
         kept = [e for e, k in zip(fresh, keep) if k]
         if kept:
-            self._add("train", [self._own(example_key(e)) for e in kept], [e["prompt"] for e in kept],
+            self._add("train", [self._own(key) for (key, _), k in zip(keyed, keep) if k], [e["prompt"] for e in kept],
                       vectors[keep], [self._meta(cycle, e.get("skill")) for e in kept])
         return kept, dropped
 

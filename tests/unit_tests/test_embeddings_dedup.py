@@ -655,8 +655,11 @@ def test_inverted_file_probing_every_cell_is_exact():
     assert cells._cells is not None  # the inverted file answered
     # after removing a cycle's rows the cells hold exactly the others
     cells.cycles[::2] = 2
+    capacity, cell_capacity = len(cells._vectors), [len(b) for b in cells._cells.blocks]
     cells.remove(cells.ids_of_cycle(2))
     assert len(cells) == len(prompts) // 2
+    # compacted in place: the next add (a rollback, then the cycle's re-run) does not regrow every buffer
+    assert len(cells._vectors) == capacity and [len(b) for b in cells._cells.blocks] == cell_capacity
     assert np.allclose(cells.nearest(queries), _exact(queries, vectors[1::2]), atol=1e-6)
     cells.add(["new"], hashing_embed(["max 1"]), [3])  # rows added after the cells were made are found
     assert cells.nearest(hashing_embed(["max 1"]))[0] == pytest.approx(1.0, abs=1e-6)
