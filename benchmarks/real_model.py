@@ -50,7 +50,7 @@ SMOKE = {"envs": "skill-tree", "budget": 4, "cycles": 1, "per_subskill": 1}
 # The runs' configuration beyond the command line. One slot on the server, so one request at a time
 # (more only queue there, into their timeouts); small generator batches keep each answer short on 2 cores.
 RUN_CONFIG = {"teacher_concurrency": 1, "teacher_batch_size": 8, "teacher_timeout_s": 600.0,
-              "teacher_max_retries": 1, "teacher_max_completion_tokens": 384, "max_teacher_failure_rate": 1.0,
+              "teacher_max_retries": 1, "teacher_max_completion_tokens": 768, "max_teacher_failure_rate": 1.0,
               "teacher_discovery": "offline",  # the domain's gold skills: labelling 32+ questions costs ~15 min here
               "learning_rate": 5e-4, "epochs": 4.0, "batch_size": 8}
 

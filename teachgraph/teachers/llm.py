@@ -21,8 +21,8 @@ from teachgraph.teachers.generator import request_seed
 from teachgraph.teachers.llm_client import TeacherCallFailed, TeacherClient
 from teachgraph.teachers.organizer import HandwrittenOrganizer
 from teachgraph.teachers.planner import OfflinePlanner
-from teachgraph.teachers.schemas import (CategoryAssignments, OrganizerAction, PlanResponse, SkillCategories, SkillLabels,
-                            generated_batch_of, organizer_action_schema)
+from teachgraph.teachers.schemas import (CategoryAssignments, OrganizerAction, SkillCategories, SkillLabels,
+                                         generated_batch_of, organizer_action_schema, plan_response_schema)
 from teachgraph.domains.base import DIFFICULTIES, Domain, Example, example_id, normalize_text, stable_hash
 from teachgraph.io import write_json_atomic
 
@@ -273,6 +273,13 @@ def normalize_plan(requests: list[dict[str, Any]], budget: int, by_exemplar: boo
     return [r for r in rows if r["count"] > 0], repairs
 
 
+def plan_request_limit(view: dict[str, Any], skills: set[str] | None) -> int:
+    """How many requests a plan may have: one per row of a skill tree's allocations, else up to three
+    (subskills or difficulties) per skill the plan may name; 24 when any skill may be named."""
+    rows = len(view.get("allocations") or [])
+    return max(rows, 3 * len(skills)) if skills else max(rows, 24)
+
+
 class LLMPlanner:
     """The planner sees what the environment shows (per-skill accuracy and sample errors, the tree's
     allocations, or errors alone) and writes the requests; the offline planner is its fallback."""
@@ -285,8 +292,10 @@ class LLMPlanner:
         if budget <= 0 or not environment.has_signal(observation):
             return self.fallback.plan(environment, observation, budget, seed)
         data, known = environment.teacher_view(observation, budget, self.max_errors)
+        schema = plan_response_schema(known, plan_request_limit(data, known),
+                                      exemplars=bool(data.get("errors") or data.get("errors_by_skill")))
         try:
-            answer = self.client.ask("planner", prompts.messages("planner", self.domain, data, budget=budget), PlanResponse)
+            answer = self.client.ask("planner", prompts.messages("planner", self.domain, data, budget=budget), schema)
         except TeacherCallFailed:
             answer = None
         requests, repairs = normalize_plan([r.model_dump() for r in answer.requests] if answer else [], budget,

@@ -94,6 +94,44 @@ class PlanResponse(_Schema):
     notes: str = Field("", max_length=600)
 
 
+def _string_branch(bounds: dict[str, Any]) -> Any:
+    """A json_schema_extra that puts `bounds` inside the string branch of an optional string's anyOf (a
+    grammar converter reads anyOf and ignores keywords beside it)."""
+    def edit(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", []):
+            if branch.get("type") == "string":
+                branch.update(bounds)
+    return edit
+
+
+PLAN_EXEMPLARS_MAX = 2      # exemplars per request a grammar lets the planner write
+PLAN_EXEMPLAR_CHARS = 200
+PLAN_NOTES_CHARS = 300
+_PLANS: dict[tuple[tuple[str, ...], int, bool], type[BaseModel]] = {}
+
+
+def plan_response_schema(skills: set[str] | None, max_requests: int, exemplars: bool = True) -> type[BaseModel]:
+    """PlanResponse bounded for a grammar-constrained server (llama.cpp): skills only from those the plan may
+    name, at most `max_requests` requests, short exemplar lists (none where the planner sees no errors to
+    copy them from: `exemplars=False`) and notes. Qwen2.5-Coder-1.5B's skill-tree plan (12 subskills,
+    invented exemplars) ran past a 384-token cap three times and fell back. The bounds are for the grammar
+    only (`json_schema_extra`), so a server without one is validated and repaired (`normalize_plan`) as before."""
+    key = (tuple(sorted(skills)) if skills else (), int(max_requests), bool(exemplars))
+    if key not in _PLANS:
+        skill_bound = {"enum": list(key[0])} if key[0] else {}
+        request = create_model(
+            "PlanRequestOf", __base__=PlanRequest,
+            skill=(str | None, Field(None, json_schema_extra=_string_branch(skill_bound))),
+            subskill=(str | None, Field(None, json_schema_extra=_string_branch({"maxLength": 80}))),
+            exemplars=(list[str], Field(default_factory=list, json_schema_extra={
+                "maxItems": PLAN_EXEMPLARS_MAX if key[2] else 0, "items": {"type": "string", "maxLength": PLAN_EXEMPLAR_CHARS}})))
+        _PLANS[key] = create_model(
+            "PlanResponseOf", __base__=PlanResponse,
+            requests=(list[request], Field(json_schema_extra={"maxItems": max(1, key[1])})),
+            notes=(str, Field("", max_length=600, json_schema_extra={"maxLength": PLAN_NOTES_CHARS})))
+    return _PLANS[key]
+
+
 # -- data generator ----------------------------------------------------------------------------
 class GeneratedExample(_Schema):
     # bounded, so that a grammar-constrained server (llama.cpp) cannot loop inside one string

@@ -110,3 +110,31 @@ def test_schemas_bound_what_a_grammar_constrained_model_can_write():
                 {"action": "exploit", "allocations": [{"subskill": "ghost", "value": 5}]}):
         with pytest.raises(ValidationError):
             action.model_validate(bad)
+
+
+def test_the_plan_schema_bounds_what_a_grammar_lets_a_planner_write():
+    """Qwen2.5-Coder-1.5B's skill-tree plan ran past its token cap three times (unbounded exemplars): the
+    grammar now has the skills, a request limit and short exemplar lists; validation is unchanged, so a
+    server without a grammar is still repaired by normalize_plan."""
+    from teachgraph.teachers.llm import plan_request_limit
+    from teachgraph.teachers.llm_client import schema_json
+    from teachgraph.teachers.schemas import PLAN_EXEMPLARS_MAX, plan_response_schema
+
+    view = {"budget": 16, "allocations": [{"skill": s, "subskill": f"{s} {i}"} for s in ("parity", "larger")
+                                          for i in range(4)]}
+    limit = plan_request_limit(view, {"parity", "larger"})
+    assert limit == 8 and plan_request_limit({}, {"parity"}) == 3 and plan_request_limit({}, None) == 24
+    schema = schema_json(plan_response_schema({"parity", "larger"}, limit))
+    request = schema["$defs"][schema["properties"]["requests"]["items"]["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert schema["properties"]["requests"]["maxItems"] == 8
+    assert {"type": "string", "enum": ["larger", "parity"]} in request["skill"]["anyOf"]
+    assert request["exemplars"]["maxItems"] == PLAN_EXEMPLARS_MAX and request["exemplars"]["items"]["maxLength"] > 0
+    assert schema["properties"]["notes"]["maxLength"] <= 300
+    plan = plan_response_schema({"parity", "larger"}, limit).model_validate(
+        {"requests": [{"skill": "ghost", "count": 3, "exemplars": ["a", "b", "c"]}]})  # grammar-only bounds
+    assert plan.requests[0].skill == "ghost" and len(plan.requests[0].exemplars) == 3
+    assert plan_response_schema({"parity", "larger"}, limit) is plan_response_schema({"larger", "parity"}, limit)
+    # a view without errors (a skill tree's allocations) leaves nothing to copy: no exemplars to invent
+    bare = schema_json(plan_response_schema({"parity"}, 3, exemplars=False))
+    assert bare["$defs"][bare["properties"]["requests"]["items"]["$ref"].rsplit("/", 1)[1]]["properties"][
+        "exemplars"]["maxItems"] == 0
