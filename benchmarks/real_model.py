@@ -4,7 +4,7 @@
                                     [--budget B] [--cycles C] [--seed S] [--per-subskill N] [--threads T]
                                     [--teacher NAME|FILE.gguf] [--student NAME|FILE.gguf|DIR] [--runs-dir DIR]
                                     [--set FIELD=JSON]
-    make bench ARGS="--only real_model"      # not in the default set: about 50 minutes; needs `make models`
+    make bench ARGS="--only real_model"      # not in the default set: 6 minutes quiet, ~45 loaded; needs `make models`
 
 The student is SmolLM2-135M-Instruct (dequantised from its GGUF, LoRA, its chat template); the teacher is
 Qwen2.5-Coder-1.5B-Instruct served by llama.cpp (`teachgraph serve-teacher --backend llama-cpp`, 2 threads,
