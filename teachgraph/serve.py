@@ -78,8 +78,13 @@ def healthy(url: str) -> bool:
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = 30.0, term_wait: float = 10.0) -> None:
-    """SIGINT to the server's process group (SGLang shuts its workers down), then SIGTERM, then SIGKILL."""
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, term_wait), (signal.SIGKILL, 5.0)):
+    """SIGINT to the server's process group (SGLang shuts its workers down), then SIGTERM, then SIGKILL.
+    Where this process ignores SIGINT (started in the background by a non-interactive shell: `nohup ... &`,
+    some CI runners) the server inherited that and would sit out the whole grace: SIGTERM comes first."""
+    steps = [(signal.SIGINT, grace), (signal.SIGTERM, term_wait), (signal.SIGKILL, 5.0)]
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        steps = [(signal.SIGTERM, max(grace, term_wait)), (signal.SIGKILL, 5.0)]
+    for sig, wait in steps:
         if process.poll() is not None:
             return
         try:

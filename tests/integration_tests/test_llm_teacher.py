@@ -251,9 +251,11 @@ def test_serve_teacher_without_sglang_exits_2():
     assert "sglang is not installed" in result.stderr
 
 
-def test_serve_teacher_launches_waits_and_stops(tmp_path):
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_serve_teacher_launches_waits_and_stops(tmp_path, sigint):
     """With a stand-in `sglang.launch_server` (the fake teacher), serve-teacher waits on /health, prints
-    the base URL, and stops the server when it is terminated."""
+    the base URL, and stops the server when it is terminated; also where it was started with SIGINT ignored
+    (what `nohup ... &` from a script does), which its server inherits: it must not sit out the SIGINT grace."""
     package = tmp_path / "shim" / "sglang"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
@@ -269,9 +271,11 @@ def test_serve_teacher_launches_waits_and_stops(tmp_path):
     port = free_port()
     env = wt_env()
     env["PYTHONPATH"] = str(tmp_path / "shim") + os.pathsep + env["PYTHONPATH"]
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint == "ignored" else None
     process = subprocess.Popen(cli_command("serve-teacher", "--model-path", "tiny-teacher", "--port", str(port),
                                            "--mem-fraction-static", "0.8"),
-                               cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ignore)
     try:
         line = process.stdout.readline().strip()
         assert line == f"http://127.0.0.1:{port}/v1"
@@ -279,7 +283,7 @@ def test_serve_teacher_launches_waits_and_stops(tmp_path):
 
         assert check_reachable(line) == ["tiny-teacher"]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=20) == 0  # the SIGINT grace alone is 30 s
         with pytest.raises(Exception):
             check_reachable(line, timeout=2)
     finally:
