@@ -7,7 +7,8 @@ The base student (a tiny Llava from a config: CLIP tower over 8-pixel patches of
 character-level Llama, pretrained on exists/color/shape) is built first and timed apart; then the same
 configuration runs twice per seed as real `python -m teachgraph run` subprocesses, one after the other: the
 skill-tree environment and the no-state control (skills drawn uniformly at random), same seed, same budget;
-per environment, the mean gain over seeds with a Student-t 95% interval and the paired gain ratio. Recorded per
+per environment, the mean gain over seeds with a Student-t 95% interval and its ratio to no-state's mean gain
+(a point estimate: three seeds give no useful interval for a ratio). Recorded per
 run: wall seconds, validation accuracy at cycle 0 and at the best cycle, test accuracy at the best cycle,
 per-skill accuracy, generated and kept examples. --smoke: a 32-wide, 1-layer student, one small cycle.
 """
@@ -68,8 +69,8 @@ def run_environment(config: dict, environment: str, seed: int, work: Path) -> di
 
 
 def summarize(runs: list[dict]) -> dict[str, dict]:
-    """Per environment: the gain's mean and Student-t 95% interval over seeds, the mean wall time, and (against
-    no-state, seed by seed) the ratio of mean gains."""
+    """Per environment: the gain's and the test accuracy's mean and Student-t 95% interval over seeds, the mean
+    wall time, and the ratio of its mean gain to no-state's (None where no-state's is not positive)."""
     from teaching_efficiency import t_interval
 
     out = {}
