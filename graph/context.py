@@ -82,11 +82,13 @@ class TeachContext(BaseModel):
     skill_discovery: Literal["gold", "cluster"] = Field("gold", description="Skills from domain labels, or by clustering validation prompts.")
     num_clusters: int | None = Field(None, ge=2, le=64, description="Clusters for skill discovery (None: chosen by silhouette).")
     rediscover_every: int = Field(0, ge=0, description="Rediscover skills every N cycles (0: only in the first cycle).")
-    organizer_policy: Literal["learning-progress", "error-weighted", "fill-balanced", "alternating"] = Field(
+    organizer_policy: Literal["learning-progress", "error-weighted", "focus", "fill-balanced", "alternating"] = Field(
         "error-weighted", description="Skill-tree action policy (teachgraph.teachers.organizer).")
     organizer_explore: Literal["by-error", "uniform"] = Field(
         "by-error", description="Data for each subskill an explore action adds: by the skill's error (little for "
         "what the student knows), or uniform (a full unit each, DataEnvGym's; the first cycle is then spread evenly).")
+    focus_skills: int = Field(2, ge=1, le=1000, description="organizer_policy focus: how many skills a cycle's data "
+                              "is focused on (the rest keep a tenth of a unit each).")
     max_subskills: int = Field(3, ge=1, le=32, description="Most subskills per skill in the skill tree.")
     subskill_cap: int = Field(2000, ge=1, description="Most examples one subskill may be allocated in a cycle.")
     skill_cap: int = Field(4000, ge=1, description="Most examples one skill may be allocated in a cycle.")

@@ -82,12 +82,13 @@ def build_teacher(ctx: Any, domain: Domain) -> Teacher:
                       if getattr(ctx, "teacher_discovery", "llm") == "llm" else offline_discoverer)
         return Teacher(discoverer=discoverer,
                        organizer=LLMOrganizer(client, domain, max_subskills=ctx.max_subskills,
-                                              fallback_policy=ctx.organizer_policy, explore=ctx.organizer_explore),
+                                              fallback_policy=ctx.organizer_policy, explore=ctx.organizer_explore,
+                                              focus=ctx.focus_skills),
                        planner=LLMPlanner(client, domain, ctx.min_skill_share),
                        generator=LLMGenerator(client, domain, batch_size=ctx.teacher_batch_size),
                        client=client)
     return Teacher(discoverer=offline_discoverer,
                    organizer=HandwrittenOrganizer(ctx.organizer_policy, max_subskills=ctx.max_subskills,
-                                                  explore=ctx.organizer_explore),
+                                                  explore=ctx.organizer_explore, focus=ctx.focus_skills),
                    planner=OfflinePlanner(ctx.min_skill_share),
                    generator=ProgramGenerator(domain))

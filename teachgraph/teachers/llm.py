@@ -194,9 +194,11 @@ class LLMOrganizer:
     explore or exploit. An invalid or missing answer is replaced by the handwritten policy, and counted."""
 
     def __init__(self, client: TeacherClient, domain: Domain, max_subskills: int = 3, unit: int = 200,
-                 fallback_policy: str = "error-weighted", history: int = 6, explore: str = "by-error"):
+                 fallback_policy: str = "error-weighted", history: int = 6, explore: str = "by-error",
+                 focus: int = 2):
         self.client, self.domain, self.max_subskills, self.unit, self.history = client, domain, max_subskills, unit, history
-        self.fallback = HandwrittenOrganizer(fallback_policy, unit=unit, max_subskills=max_subskills, explore=explore)
+        self.fallback = HandwrittenOrganizer(fallback_policy, unit=unit, max_subskills=max_subskills, explore=explore,
+                                             focus=focus)
 
     def _propose(self, skill: str, tree: dict[str, Any], candidates: list[str], subskill_cap: int,
                  skill_cap: int) -> OrganizerAction | None:

@@ -68,6 +68,53 @@ def balanced_allocations(tree: dict[str, Any], unit: int) -> dict[str, int]:
     return {name: max(0, round(target - s["data_total"])) for name, s in subs.items()}
 
 
+def focus_run(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """The skill's latest actions that focused it, oldest first (empty when its last action did not)."""
+    run: list[dict[str, Any]] = []
+    for h in reversed(tree["history"]):
+        if not h["action"].get("focus"):
+            break
+        run.insert(0, h)
+    return run
+
+
+def focus_skills(forest: dict[str, Any], k: int, patience: int = 2, min_gain: float = 0.05,
+                 learned: float = 0.9) -> list[str] | None:
+    """The k skills to focus the next cycle's data on, or None in the first cycle (nothing is known yet of
+    what the data buys: every skill gets its error-weighted share, and the next evaluation shows which ones
+    respond). Few at a time, because this student learns a skill in a jump once it has seen enough of it
+    in a short time; spreading the same data over every weak skill keeps each below that point. A focused
+    skill stays until it is learned (accuracy >= learned) or it has stalled: `patience` focused cycles
+    without gaining min_gain over its accuracy when its focus began. Free places go to the unlearned
+    skills that gained most since the first cycle (then: most error) and have not stalled; a stalled skill
+    is focused again only when no other is left."""
+    trees = forest["skills"]
+    if not any(h.get("reward") is not None for t in trees.values() for h in t["history"]):
+        return None
+    fresh, stalled, kept = [], [], []
+    for skill, tree in trees.items():
+        accuracy = tree.get("accuracy") or 0.0
+        if accuracy >= learned:
+            continue
+        run = focus_run(tree)
+        began = run[0]["accuracy_before"] if run and run[0].get("accuracy_before") is not None else accuracy
+        if run and (len(run) < patience or accuracy >= began + min_gain):
+            kept.append(skill)
+        elif any(h["action"].get("focus") for h in tree["history"]):
+            stalled.append(skill)
+        else:
+            fresh.append(skill)
+
+    def gained(skill: str) -> float:
+        tree = trees[skill]
+        first = next((h["accuracy_before"] for h in tree["history"] if h.get("accuracy_before") is not None), None)
+        return (tree.get("accuracy") or 0.0) - (first if first is not None else (tree.get("accuracy") or 0.0))
+
+    def order(skill: str) -> tuple[float, float, str]:
+        return (-round(gained(skill), 6), trees[skill].get("accuracy") or 0.0, skill)
+    return (sorted(kept, key=order) + sorted(fresh, key=order) + sorted(stalled, key=order))[:k]
+
+
 class HandwrittenOrganizer:
     """policy: 'learning-progress' (explore to fill the tree, then allocate by error x learning progress),
     'error-weighted' (explore to fill the tree, then allocate by error, halving a stalled skill's data),
@@ -77,8 +124,9 @@ class HandwrittenOrganizer:
     spread evenly whatever the student knows)."""
 
     def __init__(self, policy: str = "error-weighted", unit: int = 200, max_subskills: int = 3,
-                 explore: str = "by-error"):
+                 explore: str = "by-error", focus: int = 2):
         self.policy, self.unit, self.max_subskills, self.explore = policy, unit, max_subskills, explore
+        self.focus = focus
 
     def explore_allocation(self, tree: dict[str, Any]) -> int:
         """Examples for each subskill an explore action adds: by the skill's error (its accuracy is known
@@ -103,13 +151,27 @@ class HandwrittenOrganizer:
             return {"type": "exploit", "allocations": balanced_allocations(tree, self.unit)}
         return {"type": "exploit", "allocations": error_weighted_allocations(tree, self.unit)}
 
+    def focus_action(self, action: dict[str, Any], tree: dict[str, Any], focused: bool) -> dict[str, Any]:
+        """The focus policy's version of an action: a focused skill's subskills get unit x (0.1 + error),
+        every other one a tenth of a unit (what keeps a known skill from being forgotten)."""
+        def share(sub: dict[str, Any]) -> int:
+            return max(1, round(self.unit * (0.1 + (_error(sub, tree) if focused else 0.0))))
+        if action["type"] == "explore":
+            return {**action, "allocation": share({}), "focus": focused}
+        return {"type": "exploit", "allocations": {n: share(sub) for n, sub in tree["subskills"].items()},
+                "focus": focused}
+
     def organize(self, forest: dict[str, Any], candidates: dict[str, list[str]], cycle: int,
                  subskill_cap: int, skill_cap: int) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
         """Returns (new forest, the actions taken, how many proposed actions were invalid)."""
         actions, invalid = [], 0
+        focused = focus_skills(forest, self.focus) if self.policy == "focus" else None
         for skill in list(forest["skills"]):
             tree = forest["skills"][skill]
             action = self.decide(skill, tree, candidates.get(skill, []), cycle)
+            if self.policy == "focus":
+                action = (self.focus_action(action, tree, skill in focused) if focused is not None
+                          else {**action, "focus": False})
             try:
                 forest = skill_forest.apply_action(forest, skill, action, cycle, subskill_cap, skill_cap,
                                                  self.max_subskills)

@@ -377,3 +377,62 @@ def test_an_invalid_action_is_a_value_error_naming_the_problem_and_changes_nothi
     with pytest.raises(ValueError, match=problem):
         apply_action(forest, skill, action, cycle=0, subskill_cap=100, skill_cap=200, max_subskills=3)
     assert forest == before
+
+
+def _focus_cycle(org, forest, cycle, accuracies):
+    """One organize step after an evaluation that gave these skill accuracies."""
+    forest = observe(forest, {s: {"accuracy": a, "subskills": {}} for s, a in accuracies.items()}, cycle)
+    forest, actions, invalid = organize(org, forest, cycle, candidates={s: [s + "1"] for s in accuracies})
+    assert invalid == 0
+    return forest, {a["skill"]: a for a in actions}
+
+
+def _skill_allocation(forest, skill):
+    return sum(subs(forest, skill).values())
+
+
+def test_focus_spreads_the_first_cycle_then_focuses_two_skills_by_what_they_gained():
+    from teachgraph.teachers.organizer import focus_skills
+
+    org = HandwrittenOrganizer("focus", unit=200, max_subskills=1, focus=2)
+    forest = new_forest(["known", "quick", "slow", "stuck"])
+    forest, actions = _focus_cycle(org, forest, 0, {"known": 1.0, "quick": 0.0, "slow": 0.0, "stuck": 0.1})
+    # nothing is known of what data buys: every skill its error-weighted share, none focused
+    assert not any(a["focus"] for a in actions.values())
+    assert [_skill_allocation(forest, s) for s in ("known", "quick", "slow", "stuck")] == [20, 220, 220, 200]
+    forest, actions = _focus_cycle(org, forest, 1, {"known": 1.0, "quick": 0.3, "slow": 0.0, "stuck": 0.1})
+    # quick gained most; slow and stuck gained nothing, and slow has more error
+    assert focus_skills(forest, 2) == ["quick", "slow"]
+    assert {s for s, a in actions.items() if a["focus"]} == {"quick", "slow"}
+    assert _skill_allocation(forest, "quick") == 160 and _skill_allocation(forest, "slow") == 220
+    assert _skill_allocation(forest, "stuck") == _skill_allocation(forest, "known") == 20  # a tenth of a unit
+
+
+def test_focus_keeps_a_skill_until_it_is_learned_or_stalls():
+    org = HandwrittenOrganizer("focus", unit=200, max_subskills=1, focus=1)
+    forest = new_forest(["a", "b", "c"])
+    forest, _ = _focus_cycle(org, forest, 0, {"a": 0.0, "b": 0.0, "c": 0.0})
+    forest, actions = _focus_cycle(org, forest, 1, {"a": 0.0, "b": 0.0, "c": 0.0})
+    assert [s for s, a in actions.items() if a["focus"]] == ["a"]  # a tie: by name
+    # one focused cycle without progress is within its patience (2): a stays
+    forest, actions = _focus_cycle(org, forest, 2, {"a": 0.02, "b": 0.0, "c": 0.0})
+    assert [s for s, a in actions.items() if a["focus"]] == ["a"]
+    # two focused cycles without gaining 0.05 over where its focus began: stalled, b takes its place
+    forest, actions = _focus_cycle(org, forest, 3, {"a": 0.04, "b": 0.0, "c": 0.0})
+    assert [s for s, a in actions.items() if a["focus"]] == ["b"]
+    # b progresses, so it is kept past its patience
+    forest, _ = _focus_cycle(org, forest, 4, {"a": 0.04, "b": 0.2, "c": 0.0})
+    forest, actions = _focus_cycle(org, forest, 5, {"a": 0.04, "b": 0.5, "c": 0.0})
+    assert [s for s, a in actions.items() if a["focus"]] == ["b"]
+    # learned (>= 0.9): c, never focused, comes before a, which stalled
+    forest, actions = _focus_cycle(org, forest, 6, {"a": 0.04, "b": 0.95, "c": 0.0})
+    assert [s for s, a in actions.items() if a["focus"]] == ["c"]
+    assert _skill_allocation(forest, "b") == 20  # learned, so not focused: a tenth of a unit
+
+
+def test_focus_is_selectable_and_its_width_is_a_checked_field():
+    from teachgraph.graph.context import make_context
+
+    assert make_context(organizer_policy="focus", focus_skills=3).focus_skills == 3
+    with pytest.raises(ValueError, match="focus_skills"):
+        make_context(focus_skills=0)
