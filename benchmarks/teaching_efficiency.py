@@ -103,6 +103,9 @@ def machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                             "platform": platform.platform(), "python": platform.python_version(),
                             "processor": platform.processor() or platform.machine()}
+    from teachgraph.students.pretrain import cpu_model  # the same seed gives other numbers on another CPU
+
+    info["cpu"] = cpu_model()
     try:
         with open("/proc/loadavg") as handle:
             info["load_average_at_start"] = [float(x) for x in handle.read().split()[:3]]
@@ -312,6 +315,11 @@ def markdown(result: dict[str, Any]) -> str:
     ]
     for name, regime in result["regimes"].items():
         lines += regime_markdown(name, regime) + [""]
+    machine = result.get("machine") or {}
+    git = machine.get("git") or {}
+    lines.append(f"<sub>{machine.get('cpu', machine.get('processor'))} · {machine.get('cpu_count')} cores, "
+                 f"{machine.get('torch_threads')} torch threads · load at start {machine.get('load_average_at_start')} · "
+                 f"commit {(git.get('commit') or '?')[:10]}{' (dirty)' if git.get('dirty') else ''}</sub>")
     return "\n".join(lines)
 
 
