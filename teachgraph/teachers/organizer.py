@@ -116,7 +116,8 @@ def focus_skills(forest: dict[str, Any], k: int, patience: int = 2, min_gain: fl
 
 
 class HandwrittenOrganizer:
-    """policy: 'learning-progress' (explore to fill the tree, then allocate by error x learning progress),
+    """policy: 'focus' (after one error-weighted cycle, `focus` skills at a time get the data; see
+    focus_skills), 'learning-progress' (explore to fill the tree, then allocate by error x learning progress),
     'error-weighted' (explore to fill the tree, then allocate by error, halving a stalled skill's data),
     'fill-balanced' (explore to fill, then balance data across subskills), or 'alternating' (explore one
     subskill, then exploit by error, in turn). explore: what each new subskill gets, 'by-error' (the
