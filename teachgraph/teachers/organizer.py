@@ -91,14 +91,14 @@ def focus_skills(forest: dict[str, Any], k: int, patience: int = 2, min_gain: fl
     trees = forest["skills"]
     if not any(h.get("reward") is not None for t in trees.values() for h in t["history"]):
         return None
+    accuracy = {skill: tree.get("accuracy") or 0.0 for skill, tree in trees.items()}
     fresh, stalled, kept = [], [], []
     for skill, tree in trees.items():
-        accuracy = tree.get("accuracy") or 0.0
-        if accuracy >= learned:
+        if accuracy[skill] >= learned:
             continue
         run = focus_run(tree)
-        began = run[0]["accuracy_before"] if run and run[0].get("accuracy_before") is not None else accuracy
-        if run and (len(run) < patience or accuracy >= began + min_gain):
+        began = run[0]["accuracy_before"] if run and run[0].get("accuracy_before") is not None else accuracy[skill]
+        if run and (len(run) < patience or accuracy[skill] >= began + min_gain):
             kept.append(skill)
         elif any(h["action"].get("focus") for h in tree["history"]):
             stalled.append(skill)
@@ -106,12 +106,12 @@ def focus_skills(forest: dict[str, Any], k: int, patience: int = 2, min_gain: fl
             fresh.append(skill)
 
     def gained(skill: str) -> float:
-        tree = trees[skill]
-        first = next((h["accuracy_before"] for h in tree["history"] if h.get("accuracy_before") is not None), None)
-        return (tree.get("accuracy") or 0.0) - (first if first is not None else (tree.get("accuracy") or 0.0))
+        first = next((h["accuracy_before"] for h in trees[skill]["history"] if h.get("accuracy_before") is not None),
+                     accuracy[skill])
+        return accuracy[skill] - first
 
     def order(skill: str) -> tuple[float, float, str]:
-        return (-round(gained(skill), 6), trees[skill].get("accuracy") or 0.0, skill)
+        return (-round(gained(skill), 6), accuracy[skill], skill)
     return (sorted(kept, key=order) + sorted(fresh, key=order) + sorted(stalled, key=order))[:k]
 
 
