@@ -38,8 +38,9 @@ from teachgraph.paths import RunPaths
 from teachgraph.services import RunServices
 
 RECURSION_LIMIT = 10_000
-# nodes that work on the cycle after the one the state holds (the state's cycle is the last trained one)
 _SETUP_LOCK = 0x7465616368  # the advisory lock taken around PostgresSaver.setup() ("teach")
+_SETUP_LOCK_TIMEOUT_S = 600.0
+# nodes that work on the cycle after the one the state holds (the state's cycle is the last trained one)
 _NEXT_CYCLE_NODES = {"discover_skills", "organize_skills", "plan", "generate", "deduplicate", "review", "train"}
 
 
@@ -88,14 +89,31 @@ def open_postgres_checkpointer(url: str) -> Any:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise RunError(f"the checkpoint database {redact_password(url)} cannot be reached ({reason})") from None
     saver = PostgresSaver(conn)
-    # runs starting together on a new database would race through the migrations (CREATE TABLE IF NOT
-    # EXISTS is not safe against a concurrent one): one at a time
-    conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+    _take_setup_lock(conn, url)
     try:
         saver.setup()
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
     return saver
+
+
+def _take_setup_lock(conn: Any, url: str, timeout_s: float = _SETUP_LOCK_TIMEOUT_S) -> None:
+    """Runs starting together on a new database would race through the migrations (CREATE TABLE IF NOT
+    EXISTS is not safe against a concurrent one), so they take turns. The lock is polled, not waited for:
+    the migrations build indexes CONCURRENTLY, which waits for every open transaction in the database,
+    and a statement blocked on pg_advisory_lock is one, so the server would end both with DeadlockDetected."""
+    import time
+
+    from teachgraph.graph.context import redact_password
+
+    deadline, pause = time.monotonic() + timeout_s, 0.02
+    while not conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (_SETUP_LOCK,)).fetchone()["locked"]:
+        if time.monotonic() > deadline:
+            conn.close()
+            raise RunError(f"the checkpoint database {redact_password(url)} was being set up by another process "
+                           f"for more than {timeout_s:.0f} s; try again once it is done")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 def _checkpoints_at(ctx: TeachContext, paths: RunPaths) -> str | Path:

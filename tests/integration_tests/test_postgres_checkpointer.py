@@ -95,6 +95,64 @@ def test_one_process_at_a_time_runs_a_thread(database, tmp_path, tiny_config):
         third.claim()
 
 
+def test_opening_while_another_process_migrates_does_not_deadlock(database):
+    """The migrations build indexes CONCURRENTLY, which waits for every open transaction in the database.
+    An opener that waited on the setup lock inside a statement was such a transaction, and the server
+    broke the cycle with DeadlockDetected (two runs starting together on a new database, seen on CI).
+    Here one connection holds the lock and migrates while another process-like opener waits for it."""
+    import threading
+
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+
+    from teachgraph.run import _SETUP_LOCK, open_postgres_checkpointer
+
+    opened: dict[str, Any] = {}
+
+    def open_it() -> None:
+        try:
+            opened["saver"] = open_postgres_checkpointer(database)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            opened["error"] = error
+
+    with psycopg.connect(database, autocommit=True, prepare_threshold=0, row_factory=dict_row) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        waiter = threading.Thread(target=open_it, daemon=True)
+        waiter.start()
+        time.sleep(1.0)  # the opener is now waiting for the lock
+        try:
+            PostgresSaver(holder).setup()  # CREATE INDEX CONCURRENTLY: waits for open transactions
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+        waiter.join(timeout=60)
+    assert not waiter.is_alive(), "the opener never got the setup lock"
+    assert "error" not in opened, repr(opened.get("error"))
+    saver = opened["saver"]
+    try:
+        versions = saver.conn.execute("SELECT max(v) AS v FROM checkpoint_migrations").fetchone()["v"]
+        assert versions == len(saver.MIGRATIONS) - 1
+    finally:
+        saver.conn.close()
+
+
+def test_a_setup_lock_held_too_long_is_a_clear_error(database):
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from teachgraph.run import _SETUP_LOCK, _take_setup_lock
+
+    secret_url = database.replace("postgres@", "postgres:s3cret@")
+    with psycopg.connect(database, autocommit=True) as holder, \
+            psycopg.connect(database, autocommit=True, row_factory=dict_row) as opener:
+        holder.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        started = time.monotonic()
+        with pytest.raises(RunError, match="being set up by another process for more than 1 s") as raised:
+            _take_setup_lock(opener, secret_url, timeout_s=1.0)
+        assert time.monotonic() - started < 5 and opener.closed
+        assert "s3cret" not in str(raised.value) and database in str(raised.value)
+
+
 @pytest.fixture(scope="module")
 def crash(postgres, tmp_path_factory, base_student_ready) -> dict[str, Any]:
     database = postgres.create_database()
