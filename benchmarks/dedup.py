@@ -97,7 +97,7 @@ def near_recall(store, rng: random.Random, n: int = 1000) -> dict:
 
     index = store.indexes["train"]
     docs = [index.ids[i] for i in rng.sample(range(len(index)), min(n, len(index)))]
-    got = store.collections["train"].get(ids=docs, include=["documents"])["documents"]
+    got = [m["prompt"] for m in store.collections["train"].get(ids=docs, include=["metadatas"])["metadatas"]]
     queries = store.embed([rng.choice(NEAR_EDITS)(d) for d in got])
     exact = _exact(queries, index.vectors)
     started = time.perf_counter()
@@ -156,8 +156,8 @@ def speed(levels: tuple[int, ...], batch: int, batches: int, domain, root: Path)
             fresh = pool[used:used + batch - batch // 10]
             used += len(fresh)
             stored_rows = store.collections["train"].get(limit=batch // 10, offset=rng.randrange(max(1, stored - batch)),
-                                                         include=["documents"])
-            near = [{"prompt": variant(doc, rng), "answer": "x"} for doc in stored_rows["documents"]]
+                                                         include=["metadatas"])
+            near = [{"prompt": variant(m["prompt"], rng), "answer": "x"} for m in stored_rows["metadatas"]]
             candidates = fresh + near
             rng.shuffle(candidates)
             writes.seconds = 0.0

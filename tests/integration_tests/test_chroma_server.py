@@ -50,8 +50,8 @@ def test_store_on_the_server_sends_its_embeddings_and_survives_a_restart(chroma,
     store = DedupStore(url=chroma.url, prefix="t-restart")
     kept, dropped = store.filter(_examples("restart", 50), 1, 0.05, 0.05)
     assert len(kept) == 50 and not dropped
-    got = _client(chroma).get_collection("t-restart_train").get(include=["embeddings", "documents"])
-    expected = np.asarray(embedding_function("hashing")(got["documents"]), dtype=np.float32)
+    got = _client(chroma).get_collection("t-restart_train").get(include=["embeddings", "metadatas"])
+    expected = np.asarray(embedding_function("hashing")([m["prompt"] for m in got["metadatas"]]), dtype=np.float32)
     assert np.allclose(np.asarray(got["embeddings"]), expected, atol=1e-6)  # ours, not a server-side function
     _close(store)
     chroma.restart()
@@ -102,8 +102,9 @@ def test_a_store_follows_what_another_writer_deleted_and_added(chroma):
     embed = embedding_function("hashing")
     # another process: deletes one of its own (none here: it deletes one of mine) and adds two, count unchanged
     other.delete(ids=[f"{example_id(first[0]['prompt'])}@me"])
-    other.add(ids=[f"{example_id(e['prompt'])}@you" for e in later[:1]], documents=[later[0]["prompt"]],
-              embeddings=np.asarray(embed([later[0]["prompt"]])), metadatas=[{"cycle": 1, "run": "you"}])
+    other.add(ids=[f"{example_id(e['prompt'])}@you" for e in later[:1]],
+              embeddings=np.asarray(embed([later[0]["prompt"]])),
+              metadatas=[{"cycle": 1, "run": "you", "prompt": later[0]["prompt"]}])
     assert other.count() == len(mine.indexes["train"])
     assert mine.follow({1: first}, 2) == "rebuilt"  # the id comparison saw both; its lost item is written again
     kept, dropped = mine.filter(later, 2, 0.05, 0.05)

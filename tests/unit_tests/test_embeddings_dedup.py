@@ -264,11 +264,11 @@ def test_reopened_store_in_a_new_process_sees_items_and_embeds(tmp_path):
         # the persisted collection rebuilds the registered embedding function by itself
         client = chromadb.PersistentClient(path={str(path)!r}, settings=Settings(anonymized_telemetry=False))
         coll = client.get_collection(COLLECTIONS["train"])
-        hit = coll.query(query_texts=["max  4821"], n_results=1, include=["documents", "distances"])
+        hit = coll.query(query_texts=["max  4821"], n_results=1, include=["metadatas", "distances"])
         print(json.dumps({{"count": count, "kept": [e["prompt"] for e in kept],
                           "dropped": [[e["prompt"], r] for e, r in dropped],
                           "ef": coll.configuration["embedding_function"].name(),
-                          "hit": hit["documents"][0][0], "dist": hit["distances"][0][0]}}))
+                          "hit": hit["metadatas"][0][0]["prompt"], "dist": hit["distances"][0][0]}}))
     """)
     result = json.loads(out)
     assert result["count"] == 3
