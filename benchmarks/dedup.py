@@ -91,13 +91,18 @@ NEAR_EDITS = (lambda p: p + "?", lambda p: p + " !", lambda p: "? " + p, lambda 
               lambda p: p.replace(" ", " : ", 1))
 
 
+def stored_prompts(store, ids: list[str]) -> list[str]:
+    """The prompts of stored training items (the store keeps each prompt in its item's metadata)."""
+    return [m["prompt"] for m in store.collections["train"].get(ids=ids, include=["metadatas"])["metadatas"]]
+
+
 def near_recall(store, rng: random.Random, n: int = 1000) -> dict:
     """Near variants of stored prompts decided by the store's search and by exact search (same vectors)."""
     from teachgraph.dedup.store import _exact
 
     index = store.indexes["train"]
     docs = [index.ids[i] for i in rng.sample(range(len(index)), min(n, len(index)))]
-    got = [m["prompt"] for m in store.collections["train"].get(ids=docs, include=["metadatas"])["metadatas"]]
+    got = stored_prompts(store, docs)
     queries = store.embed([rng.choice(NEAR_EDITS)(d) for d in got])
     exact = _exact(queries, index.vectors)
     started = time.perf_counter()

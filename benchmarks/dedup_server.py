@@ -55,7 +55,7 @@ def checks(store, pool: list[dict], used: int, batch: int, batches: int, rng: ra
         fresh = pool[used:used + batch - batch // 10]
         used += len(fresh)
         picked = [train.ids[i] for i in rng.sample(range(len(train)), batch // 10)]
-        docs = [m["prompt"] for m in store.collections["train"].get(ids=picked, include=["metadatas"])["metadatas"]]
+        docs = dedup.stored_prompts(store, picked)
         candidates = fresh + [{"prompt": dedup.variant(d, rng), "answer": "x"} for d in docs]
         rng.shuffle(candidates)
         started = time.perf_counter()
@@ -74,7 +74,7 @@ def server_extras(store, url: str, prefix: str, rng: random.Random, n: int) -> d
     follow_s = time.perf_counter() - started
     index = store.indexes["train"]
     picked = [index.ids[i] for i in rng.sample(range(len(index)), min(n, len(index)))]
-    docs = [m["prompt"] for m in store.collections["train"].get(ids=picked, include=["metadatas"])["metadatas"]]
+    docs = dedup.stored_prompts(store, picked)
     queries = store.embed([rng.choice(dedup.NEAR_EDITS)(d) for d in docs])
     should = (1.0 - _exact(queries, index.vectors)) <= 0.05
     started = time.perf_counter()

@@ -29,10 +29,11 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from teachgraph.graph.context import TeachContext, make_context
+from teachgraph.graph.context import TeachContext, make_context, redact_password
 from teachgraph.io import read_json, write_json_atomic
 from teachgraph.paths import RunPaths
 from teachgraph.services import RunServices
@@ -74,8 +75,6 @@ def open_postgres_checkpointer(url: str) -> Any:
     """LangGraph's PostgresSaver on one connection (autocommit, no prepared statements, dict rows: what the
     saver needs), its tables created or migrated by `setup()`. The password may come from $PGPASSWORD or
     ~/.pgpass (libpq's own), as config.json never holds it."""
-    from teachgraph.graph.context import redact_password
-
     try:
         from langgraph.checkpoint.postgres import PostgresSaver
         from psycopg import Connection, OperationalError
@@ -102,10 +101,6 @@ def _take_setup_lock(conn: Any, url: str, timeout_s: float = _SETUP_LOCK_TIMEOUT
     EXISTS is not safe against a concurrent one), so they take turns. The lock is polled, not waited for:
     the migrations build indexes CONCURRENTLY, which waits for every open transaction in the database,
     and a statement blocked on pg_advisory_lock is one, so the server would end both with DeadlockDetected."""
-    import time
-
-    from teachgraph.graph.context import redact_password
-
     deadline, pause = time.monotonic() + timeout_s, 0.02
     while not conn.execute("SELECT pg_try_advisory_lock(%s) AS locked", (_SETUP_LOCK,)).fetchone()["locked"]:
         if time.monotonic() > deadline:

@@ -498,8 +498,8 @@ class DedupStore:
             if not missing:
                 return 0
             by_id = {example_key(e): e for e in examples}
-            docs = [by_id[i]["prompt"] for i in missing]
-            self._add("eval", missing, docs, self.vectors([by_id[i] for i in missing]),
+            prompts = [by_id[i]["prompt"] for i in missing]
+            self._add("eval", missing, prompts, self.vectors([by_id[i] for i in missing]),
                       [{"split": split} for _ in missing])
             return len(missing)
 
@@ -532,8 +532,8 @@ class DedupStore:
             ids = [i for i in by_id if (self._own(i) not in self.indexes["train"] if self.owner
                                         else self._source(i) is None)]
             if ids:
-                docs = [by_id[i]["prompt"] for i in ids]
-                self._add("train", [self._own(i) for i in ids], docs, self.vectors([by_id[i] for i in ids]),
+                prompts = [by_id[i]["prompt"] for i in ids]
+                self._add("train", [self._own(i) for i in ids], prompts, self.vectors([by_id[i] for i in ids]),
                           [self._meta(cycle, by_id[i].get("skill")) for i in ids])
 
     def follow(self, lineage: dict[int, list[Example]], cycle: int) -> str:
